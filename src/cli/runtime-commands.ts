@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+import type { GlobalsFn } from './globals.js';
+
+export function registerRuntimeCommands(program: Command, globals: GlobalsFn): void {
+  void program;
+  void globals;
+}
