@@ -1,0 +1,195 @@
+// Public surface of the container runtime, shaped like the CRI
+// RuntimeService (RunPodSandbox, CreateContainer, StartContainer, ...). The
+// pod layer (src/pod/) drives it; src/runtime/runtime.ts implements it with
+// the native shim, cgroups (src/cgroups/) and CNI (src/network/).
+
+export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
+
+export interface PortMapping {
+  containerPort: number;
+  hostPort: number;
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  hostIP?: string;
+}
+
+export interface PodSandboxConfig {
+  /** metadata.uid of the pod */
+  uid: string;
+  name: string;
+  namespace: string;
+  hostname: string;
+  /** "pod.namespace.svc..."-less FQDN support: setHostnameAsFQDN etc. are not modelled */
+  hostNetwork: boolean;
+  hostPID: boolean;
+  hostIPC: boolean;
+  shareProcessNamespace: boolean;
+  dns?: { nameservers: string[]; searches: string[]; options: string[] };
+  hostAliases: { ip: string; hostnames: string[] }[];
+  portMappings: PortMapping[];
+  qosClass: QosClass;
+  /** Pod-level limits (sum over containers, as kubelet computes them); undefined = unlimited. */
+  resources: { cpuLimitMilli?: number; memoryLimitBytes?: number; cpuRequestMilli?: number; memoryRequestBytes?: number };
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface PodSandboxStatus {
+  id: string;
+  config: PodSandboxConfig;
+  state: 'ready' | 'notready';
+  createdAt: string;
+  /** Pod IPs from CNI (empty with hostNetwork: the pod uses the host's). */
+  ips: string[];
+  /** Pinned namespace paths (bind mounts under the run root). */
+  namespaces: { net?: string; ipc?: string; uts?: string; pid?: string };
+  /** Pod cgroup (absolute, relative to the hierarchy root). */
+  cgroupPath: string;
+}
+
+export interface VolumeMount {
+  hostPath: string;
+  containerPath: string;
+  readOnly: boolean;
+  propagation?: 'private' | 'rslave' | 'rshared';
+}
+
+export interface ContainerResources {
+  cpuRequestMilli?: number;
+  cpuLimitMilli?: number;
+  memoryRequestBytes?: number;
+  memoryLimitBytes?: number;
+  /** pids.max for the container; undefined = runtime default. */
+  pidsLimit?: number;
+}
+
+export interface ContainerSecurity {
+  privileged: boolean;
+  /** uid to run as; undefined = the image's USER (resolved against its /etc/passwd), else 0 */
+  runAsUser?: number;
+  runAsGroup?: number;
+  /** runAsNonRoot: refuse to start if the resolved uid is 0 */
+  runAsNonRoot?: boolean;
+  supplementalGroups: number[];
+  capabilitiesAdd: string[];
+  capabilitiesDrop: string[];
+  readOnlyRootFilesystem: boolean;
+  /** allowPrivilegeEscalation=false sets no_new_privs */
+  noNewPrivs: boolean;
+  procMount?: 'Default' | 'Unmasked';
+  sysctls?: Record<string, string>;
+}
+
+export interface ContainerConfig {
+  /** container name in the pod spec */
+  name: string;
+  /** restart attempt (0, 1, ...), part of the log file name like kubelet's N.log */
+  attempt: number;
+  /** image reference as written in the spec, and the resolved image ID */
+  imageRef: string;
+  imageId: string;
+  /** Final argv (entrypoint/cmd/command/args already combined and expanded). */
+  argv: string[];
+  /** "KEY=VALUE" */
+  env: string[];
+  /** Working directory; undefined = the image's, else "/". */
+  workingDir?: string;
+  mounts: VolumeMount[];
+  resources: ContainerResources;
+  security: ContainerSecurity;
+  tty: boolean;
+  stdin: boolean;
+  /** Absolute path of the CRI-format log file the shim writes. */
+  logPath: string;
+  /** Rotate the log when it exceeds this size (bytes); keep `logMaxFiles` files. */
+  logMaxBytes?: number;
+  logMaxFiles?: number;
+  /** Signal name for stop ("SIGTERM" default, or the image's StopSignal). */
+  stopSignal?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';
+
+export interface ContainerStatus {
+  id: string;
+  sandboxId: string;
+  name: string;
+  attempt: number;
+  state: ContainerState;
+  pid?: number;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  /** Signal name if the process died of a signal ("SIGKILL"). */
+  signal?: string;
+  oomKilled: boolean;
+  /** Which limit fired when oomKilled: the container's or the pod's. */
+  oomScope?: 'container' | 'pod';
+  /** Machine reason: "Completed", "Error", "OOMKilled", "StartError", ... */
+  reason?: string;
+  message?: string;
+  imageRef: string;
+  imageId: string;
+  logPath: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  /** Bytes fed to the process's stdin, then EOF. */
+  stdin?: Buffer | string;
+  env?: string[];
+}
+
+export interface ExecResult {
+  exitCode: number;
+  signal?: string;
+  stdout: Buffer;
+  stderr: Buffer;
+  timedOut: boolean;
+}
+
+export interface ContainerStats {
+  timestamp: string;
+  cpuUsageNanos: number;
+  memoryWorkingSetBytes: number;
+  memoryUsageBytes: number;
+  pids: number;
+}
+
+export interface ContainerExitEvent {
+  containerId: string;
+  sandboxId: string;
+  status: ContainerStatus;
+}
+
+export interface ContainerRuntime {
+  runPodSandbox(config: PodSandboxConfig): Promise<string>;
+  /** Stop every container, tear down networking; idempotent. */
+  stopPodSandbox(id: string): Promise<void>;
+  /** Remove namespaces, cgroups and state; idempotent. */
+  removePodSandbox(id: string): Promise<void>;
+  podSandboxStatus(id: string): Promise<PodSandboxStatus>;
+  listPodSandboxes(): Promise<PodSandboxStatus[]>;
+
+  createContainer(sandboxId: string, config: ContainerConfig): Promise<string>;
+  startContainer(id: string): Promise<void>;
+  /** stopSignal → wait up to timeoutSeconds → SIGKILL; kills the whole cgroup. */
+  stopContainer(id: string, timeoutSeconds: number): Promise<void>;
+  removeContainer(id: string): Promise<void>;
+  containerStatus(id: string): Promise<ContainerStatus>;
+  listContainers(filter?: { sandboxId?: string }): Promise<ContainerStatus[]>;
+  containerStats(id: string): Promise<ContainerStats>;
+
+  /** Run a command in a running container and collect its output. */
+  execSync(id: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+
+  /** Called once per container exit (also for exits discovered on recovery). */
+  onContainerExit(listener: (e: ContainerExitEvent) => void): () => void;
+
+  /** Release watchers; never stops containers. */
+  close(): Promise<void>;
+}
