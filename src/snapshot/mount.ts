@@ -1,0 +1,178 @@
+// Perform mounts described as data (containerd's mount.Mount) and undo them.
+//
+// Overlay option strings longer than one page (mount(2) copies at most 4096
+// bytes of data) are compacted like containerd does: chdir into the common
+// parent of all layer paths and pass them relative. The snapshotter's short
+// link names (<root>/l/XXXXXXXX) keep that well under a page for 300+ layers.
+
+import * as fs from 'node:fs';
+import type { Mount } from '../image/types.js';
+import { NodeletError, SyscallError } from '../errors.js';
+import { MNT, MS, mount, umount2, UMOUNT_NOFOLLOW } from '../sys/ffi.js';
+
+const FLAG_OPTS: Record<string, { set?: number; clear?: number }> = {
+  ro: { set: MS.RDONLY },
+  rw: { clear: MS.RDONLY },
+  nosuid: { set: MS.NOSUID },
+  suid: { clear: MS.NOSUID },
+  nodev: { set: MS.NODEV },
+  dev: { clear: MS.NODEV },
+  noexec: { set: MS.NOEXEC },
+  exec: { clear: MS.NOEXEC },
+  noatime: { set: MS.NOATIME },
+  bind: { set: MS.BIND },
+  rbind: { set: MS.BIND | MS.REC },
+  defaults: {},
+};
+
+export interface MountPlan {
+  flags: number;
+  data: string;
+}
+
+/** Pure: split mount(8)-style options into mount(2) flags and the fs data string. */
+export function computeMountPlan(m: Mount): MountPlan {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of m.options) {
+    const f = FLAG_OPTS[o];
+    if (f) {
+      if (f.set) flags |= f.set;
+      if (f.clear) flags &= ~f.clear;
+    } else data.push(o);
+  }
+  if (m.type === 'bind') flags |= MS.BIND;
+  return { flags, data: data.join(',') };
+}
+
+const PAGE = 4096;
+const PATH_OPTS = ['lowerdir=', 'upperdir=', 'workdir='];
+
+/**
+ * Pure: if the overlay data string is too long for one page, rewrite its
+ * layer paths relative to their longest common parent directory.
+ */
+export function compactOverlayData(data: string): { data: string; chdir?: string } {
+  if (data.length < PAGE) return { data };
+  const opts = data.split(',');
+  const paths: string[] = [];
+  for (const o of opts) {
+    const k = PATH_OPTS.find((p) => o.startsWith(p));
+    if (k) paths.push(...o.slice(k.length).split(':'));
+  }
+  if (paths.length === 0 || !paths.every((p) => p.startsWith('/'))) return { data };
+  let common = paths[0]!.split('/').slice(0, -1);
+  for (const p of paths) {
+    const parts = p.split('/').slice(0, -1);
+    let i = 0;
+    while (i < common.length && i < parts.length && common[i] === parts[i]) i++;
+    common = common.slice(0, i);
+  }
+  const dir = common.join('/') || '/';
+  const rel = (p: string) => (dir === '/' ? p.slice(1) : p.slice(dir.length + 1));
+  const out = opts.map((o) => {
+    const k = PATH_OPTS.find((p) => o.startsWith(p));
+    return k ? k + o.slice(k.length).split(':').map(rel).join(':') : o;
+  });
+  return { data: out.join(','), chdir: dir };
+}
+
+function mountOne(m: Mount, target: string): void {
+  const plan = computeMountPlan(m);
+  if (m.type === 'bind') {
+    mount(m.source, target, null, plan.flags & (MS.BIND | MS.REC), null);
+    const extra = plan.flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME);
+    if (extra) {
+      try {
+        mount(null, target, null, MS.REMOUNT | MS.BIND | extra, null);
+      } catch (e) {
+        umount2(target, MNT.DETACH);
+        throw e;
+      }
+    }
+    return;
+  }
+  let { data, chdir } = m.type === 'overlay' ? compactOverlayData(plan.data) : { data: plan.data, chdir: undefined };
+  if (data.length >= PAGE) {
+    throw new NodeletError('InvalidArgument', 'ERR_MOUNT_OPTIONS_TOO_LONG', `The ${m.type} mount options for ${target} are ${data.length} bytes, over the 4095 the kernel accepts`, {
+      details: { target, length: data.length },
+    });
+  }
+  if (chdir === undefined) {
+    mount(m.source, target, m.type, plan.flags, data || null);
+    return;
+  }
+  // mount(2) resolves relative layer paths against the cwd; Node runs JS on one thread
+  // and this call is synchronous, so nothing else observes the changed cwd.
+  const cwd = process.cwd();
+  const absTarget = target.startsWith('/') ? target : `${cwd}/${target}`;
+  process.chdir(chdir);
+  try {
+    mount(m.source, absTarget, m.type, plan.flags, data);
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** Perform the mounts, in order, on target; on failure undo the ones already done. */
+export function mountAll(mounts: Mount[], target: string): void {
+  let done = 0;
+  try {
+    for (const m of mounts) {
+      mountOne(m, target);
+      done++;
+    }
+  } catch (e) {
+    for (let i = 0; i < done; i++) {
+      try {
+        umount2(target, MNT.DETACH);
+      } catch {
+        /* best effort */
+      }
+    }
+    throw e;
+  }
+}
+
+function unescapeMountinfo(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** Mount points at or below `target`, deepest (latest) first. */
+export function mountsUnder(target: string): string[] {
+  const t = target.length > 1 ? target.replace(/\/+$/, '') : target;
+  const out: string[] = [];
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 5) continue;
+    const mp = unescapeMountinfo(f[4]!);
+    if (mp === t || mp.startsWith(t + '/')) out.push(mp);
+  }
+  return out.reverse();
+}
+
+/** Unmount everything at or below target (stacked mounts too). Idempotent. */
+export function unmountAll(target: string): void {
+  let real: string;
+  try {
+    real = fs.realpathSync(target);
+  } catch {
+    return; // target gone: nothing can be mounted there
+  }
+  for (let round = 0; round < 64; round++) {
+    const mps = mountsUnder(real);
+    if (mps.length === 0) return;
+    for (const mp of mps) {
+      try {
+        umount2(mp, UMOUNT_NOFOLLOW);
+      } catch (e) {
+        if (!(e instanceof SyscallError)) throw e;
+        if (e.errnoName === 'EINVAL' || e.errnoName === 'ENOENT') continue;
+        if (e.errnoName === 'EBUSY') umount2(mp, MNT.DETACH | UMOUNT_NOFOLLOW);
+        else throw e;
+      }
+    }
+  }
+  throw new NodeletError('Internal', 'ERR_UNMOUNT_INCOMPLETE', `Mounts remain at ${target} after 64 unmount rounds`);
+}
