@@ -1,0 +1,176 @@
+// Registry authentication: WWW-Authenticate challenge parsing (RFC 7235),
+// credentials from --creds / auth files, and the Bearer token flow of the
+// distribution token spec (GET realm?service=&scope=, answers {token} or
+// {access_token}).
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { invalidArgument } from '../../errors.js';
+
+export interface Challenge {
+  scheme: string; // lowercased: "bearer", "basic"
+  params: Record<string, string>; // keys lowercased
+}
+
+/** Parses a WWW-Authenticate header value into challenges. */
+export function parseChallenges(header: string): Challenge[] {
+  const out: Challenge[] = [];
+  let i = 0;
+  const s = header;
+  const skipWs = () => {
+    while (i < s.length && (s[i] === ' ' || s[i] === '\t')) i++;
+  };
+  const token = () => {
+    const m = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+/.exec(s.slice(i));
+    if (!m) return '';
+    i += m[0].length;
+    return m[0];
+  };
+  while (i < s.length) {
+    skipWs();
+    while (s[i] === ',') {
+      i++;
+      skipWs();
+    }
+    const scheme = token();
+    if (!scheme) break;
+    const ch: Challenge = { scheme: scheme.toLowerCase(), params: {} };
+    out.push(ch);
+    // params: k=v or k="v", comma separated, until the next scheme token
+    for (;;) {
+      skipWs();
+      const save = i;
+      const key = token();
+      skipWs();
+      if (!key || s[i] !== '=') {
+        i = save; // the next challenge's scheme (or a token68, ignored)
+        break;
+      }
+      i++; // '='
+      skipWs();
+      let val = '';
+      if (s[i] === '"') {
+        i++;
+        while (i < s.length && s[i] !== '"') {
+          if (s[i] === '\\' && i + 1 < s.length) i++;
+          val += s[i++];
+        }
+        i++;
+      } else {
+        const m = /^[^,\s]*/.exec(s.slice(i))!; // lenient, like docker's parser
+        val = m[0];
+        i += val.length;
+      }
+      ch.params[key.toLowerCase()] = val;
+      skipWs();
+      if (s[i] === ',') {
+        i++;
+        continue;
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+  /** A registry identity token (docker "identitytoken") for the OAuth2 refresh flow. */
+  identityToken?: string;
+}
+
+/** "user:pass" -> Credentials; the password may contain ':'. */
+export function parseCreds(creds: string): Credentials {
+  const i = creds.indexOf(':');
+  if (i <= 0) throw invalidArgument('ERR_IMAGE_CREDS_INVALID', 'invalid --creds: want "USERNAME:PASSWORD"');
+  return { username: creds.slice(0, i), password: creds.slice(i + 1) };
+}
+
+/** Normalises an auths key ("https://index.docker.io/v1/", "host:5000/path") to a registry host. */
+function authKeyHost(key: string): string {
+  let k = key.replace(/^https?:\/\//, '');
+  const slash = k.indexOf('/');
+  const host = slash < 0 ? k : k.slice(0, slash);
+  k = host;
+  if (k === 'index.docker.io' || k === 'registry-1.docker.io' || k === 'registry.hub.docker.com') return 'docker.io';
+  return k;
+}
+
+/**
+ * Looks up credentials for a registry in a docker config.json / podman
+ * auth.json object. Keys may be "host", "host/repo/path" (podman: most specific
+ * wins) or URLs.
+ */
+export function credentialsFromAuthConfig(cfg: unknown, domain: string, repoPath?: string): Credentials | undefined {
+  const auths = (cfg as { auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }> })
+    ?.auths;
+  if (!auths || typeof auths !== 'object') return undefined;
+  const full = repoPath ? `${domain}/${repoPath}` : domain;
+  let best: { len: number; entry: (typeof auths)[string] } | undefined;
+  for (const [key, entry] of Object.entries(auths)) {
+    const stripped = key.replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    const host = authKeyHost(key);
+    let matchLen = -1;
+    if (host === domain && (stripped === host || !stripped.includes('/') || /\/v[12]\/?$/.test(key))) matchLen = 0;
+    else if (stripped.includes('/') && (full === stripped || full.startsWith(stripped + '/'))) matchLen = stripped.length;
+    if (matchLen >= 0 && (!best || matchLen > best.len)) best = { len: matchLen, entry };
+  }
+  if (!best) return undefined;
+  const e = best.entry ?? {};
+  if (e.auth) {
+    const dec = Buffer.from(e.auth, 'base64').toString('utf8');
+    const i = dec.indexOf(':');
+    if (i < 0) throw invalidArgument('ERR_IMAGE_AUTHFILE_INVALID', `auth entry for "${domain}" is not base64 of "user:password"`);
+    return { username: dec.slice(0, i), password: dec.slice(i + 1), ...(e.identitytoken ? { identityToken: e.identitytoken } : {}) };
+  }
+  if (e.username !== undefined && e.password !== undefined) return { username: e.username, password: e.password };
+  if (e.identitytoken) return { username: '<token>', password: '', identityToken: e.identitytoken };
+  return undefined;
+}
+
+/** Default auth file locations, podman's order: $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.docker/config.json. */
+export function defaultAuthFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  if (env.REGISTRY_AUTH_FILE) return [env.REGISTRY_AUTH_FILE];
+  if (env.XDG_RUNTIME_DIR) out.push(path.join(env.XDG_RUNTIME_DIR, 'containers/auth.json'));
+  out.push('/run/containers/0/auth.json');
+  out.push(path.join(env.HOME ?? os.homedir(), '.docker/config.json'));
+  return out;
+}
+
+export function readAuthFile(file: string, required: boolean): unknown | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw invalidArgument('ERR_IMAGE_AUTHFILE_INVALID', `cannot read auth file ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw invalidArgument('ERR_IMAGE_AUTHFILE_INVALID', `auth file ${file} is not valid JSON`, { cause: e });
+  }
+}
+
+/** Resolve credentials: --creds beats --authfile beats $REGISTRY_AUTH_FILE / default files. */
+export function resolveCredentials(
+  domain: string,
+  repoPath: string,
+  o: { creds?: string; authFile?: string; env?: NodeJS.ProcessEnv },
+): Credentials | undefined {
+  if (o.creds) return parseCreds(o.creds);
+  const files = o.authFile ? [o.authFile] : defaultAuthFiles(o.env);
+  for (const f of files) {
+    const cfg = readAuthFile(f, f === o.authFile || f === (o.env ?? process.env).REGISTRY_AUTH_FILE);
+    if (cfg === undefined) continue;
+    const c = credentialsFromAuthConfig(cfg, domain, repoPath);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+export function basicHeader(c: Credentials): string {
+  return 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
+}
