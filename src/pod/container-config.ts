@@ -1,0 +1,262 @@
+// Pod spec + image → the runtime's ContainerConfig and PodSandboxConfig, the
+// way kubelet's kuberuntime_container.go generateContainerConfig and
+// kuberuntime_sandbox.go generatePodSandboxConfig do.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import type { ImageRecord } from '../image/types.js';
+import type { ContainerConfig, PodSandboxConfig, PortMapping, VolumeMount as RuntimeMount, ContainerSecurity } from '../runtime/types.js';
+import { NodeletError } from '../errors.js';
+import type { Container, Pod, PodObjects } from './api-types.js';
+import { expand, resolveEnv, createContainerConfigError, type EnvContext } from './env.js';
+import { containerLimits, containerRequests, getPodQOS, podResources } from './qos.js';
+import { resolveSubPath } from './subpath.js';
+
+/**
+ * Kubernetes' command rules: `command` replaces the image ENTRYPOINT and
+ * drops its CMD; `args` replaces CMD. Then $(VAR) expansion with the
+ * container's env.
+ */
+export function computeArgv(c: Container, image: { entrypoint?: string[]; cmd?: string[] }, env: Map<string, string>): string[] {
+  let argv: string[];
+  if (c.command && c.command.length > 0) argv = [...c.command, ...(c.args ?? [])];
+  else if (c.args && c.args.length > 0) argv = [...(image.entrypoint ?? []), ...c.args];
+  else argv = [...(image.entrypoint ?? []), ...(image.cmd ?? [])];
+  const lookup = (n: string) => env.get(n);
+  return argv.map((a) => expand(a, lookup));
+}
+
+/** kubelet's pod log directory name: <root>/<namespace>_<name>_<uid>. */
+export function podLogsDirFor(logRoot: string, pod: Pod): string {
+  return join(logRoot, `${pod.metadata.namespace ?? 'default'}_${pod.metadata.name}_${pod.metadata.uid}`);
+}
+
+export function mergeSecurity(pod: Pod, c: Container): ContainerSecurity {
+  const p = pod.spec.securityContext ?? {};
+  const s = c.securityContext ?? {};
+  const groups = [...(p.supplementalGroups ?? [])];
+  if (p.fsGroup !== undefined && !groups.includes(p.fsGroup)) groups.push(p.fsGroup);
+  const sysctls: Record<string, string> = {};
+  for (const x of p.sysctls ?? []) sysctls[x.name] = x.value;
+  const privileged = s.privileged ?? false;
+  return {
+    privileged,
+    runAsUser: s.runAsUser ?? p.runAsUser,
+    runAsGroup: s.runAsGroup ?? p.runAsGroup,
+    runAsNonRoot: s.runAsNonRoot ?? p.runAsNonRoot,
+    supplementalGroups: groups,
+    capabilitiesAdd: s.capabilities?.add ?? [],
+    capabilitiesDrop: s.capabilities?.drop ?? [],
+    readOnlyRootFilesystem: s.readOnlyRootFilesystem ?? false,
+    noNewPrivs: s.allowPrivilegeEscalation === false && !privileged,
+    procMount: s.procMount,
+    sysctls: Object.keys(sysctls).length ? sysctls : undefined,
+  };
+}
+
+export interface ContainerConfigInput extends EnvContext {
+  pod: Pod;
+  container: Container;
+  image: ImageRecord;
+  attempt: number;
+  /** podLogsDirFor(...) */
+  podLogsDir: string;
+  /** Volume name → host path, from VolumeManager.setUp. */
+  volumePaths: Record<string, string>;
+  /** Host file bound at terminationMessagePath (kubelet creates one per container attempt). */
+  terminationLogHostPath?: string;
+  /** Override for tests; default resolveSubPath (symlink-escape safe, creates missing dirs). */
+  subPathResolver?: (volumePath: string, subPath: string) => string;
+}
+
+export interface BuiltContainerConfig {
+  config: ContainerConfig;
+  warnings: string[];
+}
+
+/** Throws CreateContainerConfigError (ERR_CREATE_CONTAINER_CONFIG) for unresolved references or mounts. */
+export function buildContainerConfig(input: ContainerConfigInput): BuiltContainerConfig {
+  const { pod, container: c, image } = input;
+  const { env, warnings } = resolveEnv(pod, c, input);
+  const argv = computeArgv(c, image.config, env);
+  if (argv.length === 0)
+    throw createContainerConfigError(c.name, `no command specified: image ${c.image} has no ENTRYPOINT or CMD; set command in the pod spec`);
+
+  // image env first, the pod's env overrides (containerd CRI's WithEnv order)
+  const merged = new Map<string, string>();
+  for (const kv of image.config.env ?? []) {
+    const i = kv.indexOf('=');
+    if (i > 0) merged.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  for (const [k, v] of env) merged.set(k, v);
+
+  const resolver = input.subPathResolver ?? resolveSubPath;
+  const mounts: RuntimeMount[] = [];
+  for (const m of c.volumeMounts ?? []) {
+    const base = input.volumePaths[m.name];
+    if (!base) throw createContainerConfigError(c.name, `volume "${m.name}" is not set up`, { volume: m.name });
+    let sub = m.subPath ?? '';
+    if (m.subPathExpr) sub = expand(m.subPathExpr, (n) => env.get(n));
+    let hostPath = base;
+    if (sub) {
+      try {
+        hostPath = resolver(base, sub);
+      } catch (e) {
+        throw createContainerConfigError(c.name, `failed to prepare subPath for volumeMount "${m.name}": ${(e as Error).message}`, { volume: m.name, cause: e });
+      }
+    }
+    const propagation = m.mountPropagation === 'Bidirectional' ? 'rshared' : m.mountPropagation === 'HostToContainer' ? 'rslave' : 'private';
+    mounts.push({ hostPath, containerPath: m.mountPath, readOnly: m.readOnly ?? false, propagation });
+  }
+  if (input.terminationLogHostPath && c.terminationMessagePath && !mounts.some((m) => m.containerPath === c.terminationMessagePath))
+    mounts.push({ hostPath: input.terminationLogHostPath, containerPath: c.terminationMessagePath, readOnly: false });
+
+  const security = mergeSecurity(pod, c);
+  verifyRunAsNonRoot(pod, c, security, image.config.user);
+  const req = containerRequests(c);
+  const lim = containerLimits(c);
+  const name = pod.metadata.name!;
+  const config: ContainerConfig = {
+    name: c.name,
+    attempt: input.attempt,
+    imageRef: c.image!,
+    imageId: image.id,
+    argv,
+    env: [...merged].map(([k, v]) => `${k}=${v}`),
+    workingDir: c.workingDir || image.config.workingDir || undefined,
+    mounts,
+    resources: { cpuRequestMilli: req.cpu, cpuLimitMilli: lim.cpu, memoryRequestBytes: req.memory, memoryLimitBytes: lim.memory },
+    security,
+    tty: c.tty ?? false,
+    stdin: c.stdin ?? false,
+    logPath: join(input.podLogsDir, c.name, `${input.attempt}.log`),
+    stopSignal: image.config.stopSignal,
+    labels: {
+      'io.kubernetes.container.name': c.name,
+      'io.kubernetes.pod.name': name,
+      'io.kubernetes.pod.namespace': pod.metadata.namespace ?? 'default',
+      'io.kubernetes.pod.uid': pod.metadata.uid ?? '',
+    },
+    annotations: {
+      'io.kubernetes.container.restartCount': String(input.attempt),
+      'io.kubernetes.container.terminationMessagePath': c.terminationMessagePath ?? '/dev/termination-log',
+      'io.kubernetes.container.terminationMessagePolicy': c.terminationMessagePolicy ?? 'File',
+      ...(c.lifecycle?.preStop ? { 'io.kubernetes.container.preStopHandler': JSON.stringify(c.lifecycle.preStop) } : {}),
+      'io.kubernetes.pod.terminationGracePeriod': String(pod.spec.terminationGracePeriodSeconds ?? 30),
+    },
+  };
+  return { config, warnings };
+}
+
+/**
+ * kubelet verifyRunAsNonRoot: with runAsNonRoot, the uid must be known and
+ * non-zero: from runAsUser, else from the image's USER when it is numeric.
+ */
+export function verifyRunAsNonRoot(pod: Pod, c: Container, sec: ContainerSecurity, imageUser: string | undefined): void {
+  if (!sec.runAsNonRoot) return;
+  const podRef = `${pod.metadata.name}_${pod.metadata.namespace ?? 'default'}(${pod.metadata.uid})`;
+  if (sec.runAsUser !== undefined) {
+    if (sec.runAsUser === 0) throw createContainerConfigError(c.name, `container's runAsUser breaks non-root policy (pod: "${podRef}", container: ${c.name})`);
+    return;
+  }
+  const user = (imageUser ?? '').split(':')[0]!;
+  if (user === '' || user === 'root' || user === '0') throw createContainerConfigError(c.name, `container has runAsNonRoot and image will run as root (pod: "${podRef}", container: ${c.name})`);
+  if (!/^\d+$/.test(user)) throw createContainerConfigError(c.name, `container has runAsNonRoot and image has non-numeric user (${user}), cannot verify user is non-root (pod: "${podRef}", container: ${c.name})`);
+}
+
+// ------------------------------------------------------------- sandbox
+
+export interface ResolvConf {
+  nameservers: string[];
+  searches: string[];
+  options: string[];
+}
+
+export function parseResolvConf(text: string): ResolvConf {
+  const out: ResolvConf = { nameservers: [], searches: [], options: [] };
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/[#;].*$/, '').trim();
+    const [k, ...rest] = line.split(/\s+/);
+    if (k === 'nameserver' && rest[0]) out.nameservers.push(rest[0]);
+    else if (k === 'search' || k === 'domain') out.searches = rest;
+    else if (k === 'options') out.options.push(...rest);
+  }
+  return out;
+}
+
+/**
+ * The host's resolver configuration as a pod sees it: like kubelet's
+ * --resolv-conf, skip a stub resolver on 127.0.0.0/8 (systemd-resolved) that
+ * is unreachable from a pod's network namespace, using the upstream file.
+ */
+export function readHostResolvConf(path = '/etc/resolv.conf'): ResolvConf {
+  let conf = existsSync(path) ? parseResolvConf(readFileSync(path, 'utf8')) : { nameservers: [], searches: [], options: [] };
+  const upstream = '/run/systemd/resolve/resolv.conf';
+  if (conf.nameservers.every((n) => n.startsWith('127.')) && path === '/etc/resolv.conf' && existsSync(upstream))
+    conf = parseResolvConf(readFileSync(upstream, 'utf8'));
+  return conf;
+}
+
+/** DNS for the sandbox from dnsPolicy and dnsConfig (kubelet pkg/kubelet/network/dns). No cluster DNS exists: ClusterFirst falls back to Default, as kubelet does without --cluster-dns. */
+export function computeDNS(pod: Pod, host: ResolvConf): ResolvConf {
+  const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
+  const base: ResolvConf = policy === 'None' ? { nameservers: [], searches: [], options: [] } : { ...host, options: [...host.options] };
+  const dc = pod.spec.dnsConfig;
+  if (dc) {
+    for (const n of dc.nameservers ?? []) if (!base.nameservers.includes(n)) base.nameservers.push(n);
+    for (const s of dc.searches ?? []) if (!base.searches.includes(s)) base.searches.push(s);
+    const opts = new Map<string, string>();
+    for (const o of base.options) {
+      const [k, v] = o.split(':');
+      opts.set(k!, o);
+      void v;
+    }
+    for (const o of dc.options ?? []) opts.set(o.name, o.value !== undefined ? `${o.name}:${o.value}` : o.name);
+    base.options = [...opts.values()];
+  }
+  base.nameservers = base.nameservers.slice(0, 3);
+  base.searches = base.searches.slice(0, 32);
+  return base;
+}
+
+/** Hostname per kubelet: spec.hostname or the pod name, truncated to 63 with trailing '-'/'.' removed; the node's with hostNetwork. */
+export function podHostname(pod: Pod, nodeHostname = osHostname()): string {
+  if (pod.spec.hostNetwork) return nodeHostname;
+  const h = pod.spec.hostname || pod.metadata.name || '';
+  return h.length > 63 ? h.slice(0, 63).replace(/[-.]+$/, '') : h;
+}
+
+export function portMappings(pod: Pod): PortMapping[] {
+  const out: PortMapping[] = [];
+  for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+    for (const p of c.ports ?? []) {
+      if (!p.hostPort) continue;
+      out.push({ containerPort: p.containerPort, hostPort: p.hostPort, protocol: p.protocol ?? 'TCP', ...(p.hostIP ? { hostIP: p.hostIP } : {}) });
+    }
+  }
+  return out;
+}
+
+export function buildSandboxConfig(pod: Pod, opts: { hostResolvConf?: ResolvConf; nodeHostname?: string } = {}): PodSandboxConfig {
+  if (!pod.metadata.uid || !pod.metadata.name) throw new NodeletError('InvalidArgument', 'ERR_POD_INVALID', 'pod has no name or uid: apply defaults first');
+  return {
+    uid: pod.metadata.uid,
+    name: pod.metadata.name,
+    namespace: pod.metadata.namespace ?? 'default',
+    hostname: podHostname(pod, opts.nodeHostname),
+    hostNetwork: pod.spec.hostNetwork ?? false,
+    hostPID: pod.spec.hostPID ?? false,
+    hostIPC: pod.spec.hostIPC ?? false,
+    shareProcessNamespace: pod.spec.shareProcessNamespace ?? false,
+    dns: computeDNS(pod, opts.hostResolvConf ?? readHostResolvConf()),
+    hostAliases: (pod.spec.hostAliases ?? []).map((h) => ({ ip: h.ip, hostnames: h.hostnames ?? [] })),
+    portMappings: portMappings(pod),
+    qosClass: getPodQOS(pod),
+    resources: podResources(pod),
+    labels: { ...(pod.metadata.labels ?? {}) },
+    annotations: { ...(pod.metadata.annotations ?? {}) },
+  };
+}
+
+export type { PodObjects };

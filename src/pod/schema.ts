@@ -1,0 +1,245 @@
+// The shape of every object field nodelet implements, used to (1) warn about
+// fields present in a manifest that nodelet does not implement, by name, and
+// (2) reject values of the wrong JSON type, as the API server's decoder does.
+
+import { invalid, type FieldError } from './field-errors.js';
+
+/** Leaf kinds: s string, i integer, b boolean, q quantity, is int-or-string, map string→string, any (not checked). */
+type Leaf = 's' | 'i' | 'b' | 'q' | 'is' | 'map' | 'any';
+type Ref = Leaf | string | [Leaf | string];
+type Shape = Record<string, Ref>;
+
+const keySel: Shape = { name: 's', key: 's', optional: 'b' };
+const keyToPath: Shape = { key: 's', path: 's', mode: 'i' };
+const fieldSel: Shape = { apiVersion: 's', fieldPath: 's' };
+const resSel: Shape = { containerName: 's', resource: 's', divisor: 'q' };
+const dapiFile: Shape = { path: 's', fieldRef: 'fieldSel', resourceFieldRef: 'resSel', mode: 'i' };
+const httpGet: Shape = { path: 's', port: 'is', host: 's', scheme: 's', httpHeaders: ['header'] };
+const handler: Shape = { exec: 'exec', httpGet: 'httpGet', tcpSocket: 'tcpSocket', grpc: 'grpc' };
+const security: Shape = {
+  privileged: 'b',
+  runAsUser: 'i',
+  runAsGroup: 'i',
+  runAsNonRoot: 'b',
+  readOnlyRootFilesystem: 'b',
+  allowPrivilegeEscalation: 'b',
+  capabilities: 'caps',
+  procMount: 's',
+};
+const container: Shape = {
+  name: 's',
+  image: 's',
+  imagePullPolicy: 's',
+  command: ['s'],
+  args: ['s'],
+  workingDir: 's',
+  env: ['env'],
+  envFrom: ['envFrom'],
+  ports: ['port'],
+  resources: 'resources',
+  volumeMounts: ['volumeMount'],
+  livenessProbe: 'probe',
+  readinessProbe: 'probe',
+  startupProbe: 'probe',
+  lifecycle: 'lifecycle',
+  securityContext: 'security',
+  stdin: 'b',
+  stdinOnce: 'b',
+  tty: 'b',
+  terminationMessagePath: 's',
+  terminationMessagePolicy: 's',
+  restartPolicy: 's',
+};
+
+export const SHAPES: Record<string, Shape> = {
+  meta: {
+    name: 's',
+    generateName: 's',
+    namespace: 's',
+    uid: 's',
+    labels: 'map',
+    annotations: 'map',
+    creationTimestamp: 'any',
+    deletionTimestamp: 'any',
+    deletionGracePeriodSeconds: 'i',
+    resourceVersion: 's',
+    generation: 'i',
+    managedFields: 'any',
+  },
+  pod: { apiVersion: 's', kind: 's', metadata: 'meta', spec: 'podSpec', status: 'any' },
+  configMap: { apiVersion: 's', kind: 's', metadata: 'meta', data: 'map', binaryData: 'map', immutable: 'b' },
+  secret: { apiVersion: 's', kind: 's', metadata: 'meta', data: 'map', stringData: 'map', type: 's', immutable: 'b' },
+  podSpec: {
+    containers: ['container'],
+    initContainers: ['container'],
+    volumes: ['volume'],
+    restartPolicy: 's',
+    terminationGracePeriodSeconds: 'i',
+    activeDeadlineSeconds: 'i',
+    hostNetwork: 'b',
+    hostPID: 'b',
+    hostIPC: 'b',
+    shareProcessNamespace: 'b',
+    hostname: 's',
+    subdomain: 's',
+    nodeName: 's',
+    serviceAccountName: 's',
+    serviceAccount: 's',
+    automountServiceAccountToken: 'b',
+    securityContext: 'podSecurity',
+    dnsPolicy: 's',
+    dnsConfig: 'dnsConfig',
+    hostAliases: ['hostAlias'],
+    imagePullSecrets: ['localRef'],
+    enableServiceLinks: 'b',
+  },
+  container,
+  env: { name: 's', value: 's', valueFrom: 'envSource' },
+  envSource: { fieldRef: 'fieldSel', resourceFieldRef: 'resSel', configMapKeyRef: 'keySel', secretKeyRef: 'keySel' },
+  envFrom: { prefix: 's', configMapRef: 'optRef', secretRef: 'optRef' },
+  optRef: { name: 's', optional: 'b' },
+  localRef: { name: 's' },
+  keySel,
+  fieldSel,
+  resSel,
+  port: { name: 's', containerPort: 'i', hostPort: 'i', hostIP: 's', protocol: 's' },
+  resources: { limits: 'quantities', requests: 'quantities' },
+  volumeMount: { name: 's', mountPath: 's', readOnly: 'b', subPath: 's', subPathExpr: 's', mountPropagation: 's' },
+  probe: {
+    ...handler,
+    initialDelaySeconds: 'i',
+    timeoutSeconds: 'i',
+    periodSeconds: 'i',
+    successThreshold: 'i',
+    failureThreshold: 'i',
+    terminationGracePeriodSeconds: 'i',
+  },
+  exec: { command: ['s'] },
+  httpGet,
+  header: { name: 's', value: 's' },
+  tcpSocket: { port: 'is', host: 's' },
+  grpc: { port: 'i', service: 's' },
+  lifecycle: { postStart: 'lifecycleHandler', preStop: 'lifecycleHandler' },
+  lifecycleHandler: { exec: 'exec', httpGet: 'httpGet', tcpSocket: 'tcpSocket', sleep: 'sleep' },
+  sleep: { seconds: 'i' },
+  security,
+  caps: { add: ['s'], drop: ['s'] },
+  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], sysctls: ['sysctl'] },
+  sysctl: { name: 's', value: 's' },
+  dnsConfig: { nameservers: ['s'], searches: ['s'], options: ['dnsOption'] },
+  dnsOption: { name: 's', value: 's' },
+  hostAlias: { ip: 's', hostnames: ['s'] },
+  volume: {
+    name: 's',
+    emptyDir: 'emptyDir',
+    hostPath: 'hostPath',
+    configMap: 'cmVolume',
+    secret: 'secretVolume',
+    downwardAPI: 'dapiVolume',
+    projected: 'projected',
+  },
+  emptyDir: { medium: 's', sizeLimit: 'q' },
+  hostPath: { path: 's', type: 's' },
+  cmVolume: { name: 's', items: ['keyToPath'], defaultMode: 'i', optional: 'b' },
+  secretVolume: { secretName: 's', items: ['keyToPath'], defaultMode: 'i', optional: 'b' },
+  keyToPath,
+  dapiVolume: { items: ['dapiFile'], defaultMode: 'i' },
+  dapiFile,
+  projected: { sources: ['projection'], defaultMode: 'i' },
+  projection: { configMap: 'projRef', secret: 'projRef', downwardAPI: 'projDapi', serviceAccountToken: 'saToken' },
+  projRef: { name: 's', items: ['keyToPath'], optional: 'b' },
+  projDapi: { items: ['dapiFile'] },
+  saToken: { audience: 's', expirationSeconds: 'i', path: 's' },
+};
+
+/** Volume sources Kubernetes has and nodelet does not implement: an error when used (the mount would be missing). */
+export const UNSUPPORTED_VOLUME_SOURCES = [
+  'persistentVolumeClaim', 'nfs', 'iscsi', 'csi', 'ephemeral', 'image', 'gitRepo', 'glusterfs', 'rbd', 'cephfs',
+  'cinder', 'fc', 'flocker', 'flexVolume', 'azureFile', 'azureDisk', 'vsphereVolume', 'quobyte', 'photonPersistentDisk',
+  'portworxVolume', 'scaleIO', 'storageos', 'gcePersistentDisk', 'awsElasticBlockStore', 'clusterTrustBundle',
+];
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function checkLeaf(leaf: Leaf, v: unknown, path: string, errors: FieldError[]): void {
+  if (v === null || v === undefined) return;
+  switch (leaf) {
+    case 's':
+      if (typeof v !== 'string') errors.push(invalid(path, v, `must be a string, not ${typeName(v)} (quote it in YAML)`));
+      return;
+    case 'i':
+      if (typeof v !== 'number' || !Number.isInteger(v)) errors.push(invalid(path, v, `must be an integer, not ${typeName(v)}`));
+      return;
+    case 'b':
+      if (typeof v !== 'boolean') errors.push(invalid(path, v, `must be a boolean, not ${typeName(v)}`));
+      return;
+    case 'q':
+      if (typeof v !== 'string' && typeof v !== 'number') errors.push(invalid(path, v, 'must be a quantity (string or number)'));
+      return;
+    case 'is':
+      if (typeof v !== 'string' && !(typeof v === 'number' && Number.isInteger(v)))
+        errors.push(invalid(path, v, 'must be an integer or a string'));
+      return;
+    case 'map':
+      if (typeof v !== 'object' || Array.isArray(v)) {
+        errors.push(invalid(path, v, 'must be a map of strings'));
+        return;
+      }
+      for (const [k, x] of Object.entries(v as object)) {
+        if (typeof x !== 'string') errors.push(invalid(`${path}[${k}]`, x, `must be a string, not ${typeName(x)} (quote it in YAML)`));
+      }
+      return;
+    case 'any':
+      return;
+  }
+}
+
+const LEAVES = new Set(['s', 'i', 'b', 'q', 'is', 'map', 'any']);
+
+/**
+ * Walk `value` against the named shape. Unknown fields go to `warnings`
+ * ("spec.affinity: unknown or unsupported field, ignored"), wrong types to `errors`.
+ */
+export function checkShape(shape: string, value: unknown, path: string, errors: FieldError[], warnings: string[]): void {
+  if (value === null || value === undefined) return;
+  if (shape === 'quantities') {
+    if (typeof value !== 'object' || Array.isArray(value)) errors.push(invalid(path, value, 'must be a map of resource name to quantity'));
+    else for (const [k, v] of Object.entries(value as object)) checkLeaf('q', v, `${path}.${k}`, errors);
+    return;
+  }
+  const s = SHAPES[shape];
+  if (!s) throw new Error(`schema: unknown shape ${shape}`);
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    errors.push(invalid(path, value, `must be an object, not ${typeName(value)}`));
+    return;
+  }
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const p = path ? `${path}.${k}` : k;
+    const ref = s[k];
+    if (ref === undefined) {
+      if (shape === 'volume' && UNSUPPORTED_VOLUME_SOURCES.includes(k)) continue; // validation rejects it
+      warnings.push(`${p}: field is not supported by nodelet and is ignored`);
+      continue;
+    }
+    checkRef(ref, v, p, errors, warnings);
+  }
+}
+
+function checkRef(ref: Ref, v: unknown, p: string, errors: FieldError[], warnings: string[]): void {
+  if (v === null || v === undefined) return;
+  if (Array.isArray(ref)) {
+    if (!Array.isArray(v)) {
+      errors.push(invalid(p, v, `must be a list, not ${typeName(v)}`));
+      return;
+    }
+    v.forEach((x, i) => {
+      if (x === null || x === undefined) errors.push(invalid(`${p}[${i}]`, null, 'must not be null'));
+      else checkRef(ref[0], x, `${p}[${i}]`, errors, warnings);
+    });
+  } else if (LEAVES.has(ref)) checkLeaf(ref as Leaf, v, p, errors);
+  else checkShape(ref, v, p, errors, warnings);
+}

@@ -1,0 +1,245 @@
+// Pod status from the runtime's view, as kubelet computes it
+// (kubelet_pods.go generateAPIPodStatus, getPhase, convertToAPIContainerStatuses,
+// pkg/kubelet/status/generate.go for conditions). Pure: time and probe
+// results come in as arguments; pass the previous status to keep
+// lastTransitionTime stable and terminal phases terminal.
+
+import { constants } from 'node:os';
+import type { ContainerStatus as RuntimeContainerStatus } from '../runtime/types.js';
+import type { Container, ContainerState, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus } from './api-types.js';
+import { isSidecar } from './api-types.js';
+import { latestStatus } from './actions.js';
+import { getPodQOS } from './qos.js';
+
+export interface ProbeState {
+  /** readiness: true when the readiness probe passes (or there is none and the container started) */
+  ready: boolean;
+  /** startup probe passed or none */
+  started: boolean;
+}
+
+export interface StatusOptions {
+  now: Date;
+  podIPs?: string[];
+  hostIPs?: string[];
+  /** Shorthand for hostIPs: [hostIP]. */
+  hostIP?: string;
+  /** Sandbox exists and has its network (PodReadyToStartContainers). */
+  sandboxReady?: boolean;
+  /** Why a container is waiting: ErrImagePull, ImagePullBackOff, CrashLoopBackOff, CreateContainerConfigError ... */
+  waitingReasons?: Record<string, { reason: string; message?: string }>;
+  /** Termination messages read from the containers' files / logs, by container id. */
+  terminationMessages?: Record<string, string>;
+  /** Previous status: keeps lastTransitionTime, startTime and terminal phases. */
+  previous?: PodStatus;
+  /** All containers stopped for good (deleted, deadline exceeded): phase becomes terminal. */
+  podIsTerminal?: boolean;
+  reason?: string;
+  message?: string;
+}
+
+const signalNumbers = constants.signals as Record<string, number>;
+
+function iso(s: string | undefined): string | undefined {
+  return s ? new Date(s).toISOString().replace(/\.\d{3}Z$/, 'Z') : undefined;
+}
+
+function terminatedState(s: RuntimeContainerStatus, c: Container | undefined, msgs: Record<string, string> | undefined): ContainerState {
+  if (s.state === 'unknown')
+    return { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', containerID: `nodelet://${s.id}` } };
+  const exitCode = s.exitCode ?? (s.signal ? 128 + (signalNumbers[s.signal] ?? 0) : 0);
+  const reason = s.oomKilled ? 'OOMKilled' : s.reason && !['Completed', 'Error'].includes(s.reason) ? s.reason : exitCode === 0 ? 'Completed' : 'Error';
+  const message = msgs?.[s.id] ?? s.message;
+  return {
+    terminated: {
+      exitCode,
+      ...(s.signal && signalNumbers[s.signal] ? { signal: signalNumbers[s.signal] } : {}),
+      reason,
+      ...(message ? { message } : {}),
+      startedAt: iso(s.startedAt),
+      finishedAt: iso(s.finishedAt),
+      containerID: `nodelet://${s.id}`,
+    },
+  };
+  void c;
+}
+
+function containerStatus(
+  pod: Pod,
+  c: Container,
+  all: RuntimeContainerStatus[],
+  probes: Record<string, ProbeState>,
+  opts: StatusOptions,
+  defaultWaiting: string,
+): ContainerStatus {
+  const mine = all.filter((s) => s.name === c.name).sort((a, b) => b.attempt - a.attempt || (a.createdAt < b.createdAt ? 1 : -1));
+  const cur = mine[0];
+  const prev = mine[1];
+  const waiting = opts.waitingReasons?.[c.name];
+  const out: ContainerStatus = {
+    name: c.name,
+    state: {},
+    lastState: {},
+    ready: false,
+    started: false,
+    restartCount: cur ? cur.attempt : 0,
+    image: c.image ?? '',
+    imageID: cur?.imageId ?? '',
+    ...(cur ? { containerID: `nodelet://${cur.id}` } : {}),
+  };
+  if (!cur) {
+    out.state = { waiting: waiting ? { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } : { reason: defaultWaiting } };
+    return out;
+  }
+  if (cur.state === 'running') {
+    out.state = { running: { startedAt: iso(cur.startedAt ?? cur.createdAt) } };
+    const p = probes[cur.id];
+    out.started = p ? p.started : !c.startupProbe;
+    out.ready = p ? p.ready && out.started : out.started && !c.readinessProbe;
+    if (prev) out.lastState = terminatedState(prev, c, opts.terminationMessages);
+  } else if (cur.state === 'created') {
+    out.state = { waiting: { reason: waiting?.reason ?? 'ContainerCreating', ...(waiting?.message ? { message: waiting.message } : {}) } };
+    if (prev) out.lastState = terminatedState(prev, c, opts.terminationMessages);
+  } else if (waiting) {
+    // exited and waiting to restart (CrashLoopBackOff ...): the exit becomes lastState
+    out.state = { waiting: { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } };
+    out.lastState = terminatedState(cur, c, opts.terminationMessages);
+  } else {
+    out.state = terminatedState(cur, c, opts.terminationMessages);
+    if (prev) out.lastState = terminatedState(prev, c, opts.terminationMessages);
+  }
+  void pod;
+  return out;
+}
+
+/** kubelet getPhase (sidecar-aware). */
+export function getPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus[], podIsTerminal: boolean): PodPhase {
+  const spec = pod.spec;
+  const find = (list: ContainerStatus[], n: string) => list.find((s) => s.name === n);
+  let pendingInit = 0;
+  let failedInit = 0;
+  for (const c of spec.initContainers ?? []) {
+    if (isSidecar(c)) continue;
+    const s = find(init, c.name);
+    if (!s) pendingInit++;
+    else if (s.state.running) pendingInit++;
+    else if (s.state.terminated) {
+      if (s.state.terminated.exitCode !== 0) failedInit++;
+    } else if (s.state.waiting) {
+      if (s.lastState.terminated) {
+        if (s.lastState.terminated.exitCode !== 0) failedInit++;
+      } else pendingInit++;
+    } else pendingInit++;
+  }
+  let unknown = 0, running = 0, waiting = 0, stopped = 0, succeeded = 0;
+  for (const c of spec.initContainers ?? []) {
+    if (!isSidecar(c)) continue;
+    const s = find(init, c.name);
+    if (!s) unknown++;
+    else if (s.state.running) {
+      if (!s.started) pendingInit++;
+      running++;
+    } else if (s.state.terminated) {
+      /* not counted */
+    } else if (s.state.waiting) {
+      if (!s.lastState.terminated) {
+        pendingInit++;
+        waiting++;
+      }
+    } else {
+      pendingInit++;
+      unknown++;
+    }
+  }
+  for (const c of spec.containers) {
+    const s = find(app, c.name);
+    if (!s) unknown++;
+    else if (s.state.running) running++;
+    else if (s.state.terminated) {
+      stopped++;
+      if (s.state.terminated.exitCode === 0) succeeded++;
+    } else if (s.state.waiting) {
+      if (s.lastState.terminated) stopped++;
+      else waiting++;
+    } else unknown++;
+  }
+  const policy = spec.restartPolicy ?? 'Always';
+  if (failedInit > 0 && policy === 'Never') return 'Failed';
+  const anyRegularStarted = app.some((s) => s.state.running || s.state.terminated || s.lastState.terminated);
+  if ((pendingInit > 0 && !anyRegularStarted) || waiting > 0) return 'Pending';
+  if (running > 0 && unknown === 0) return 'Running';
+  if (running === 0 && stopped > 0 && unknown === 0) {
+    if (podIsTerminal) return stopped === succeeded ? 'Succeeded' : 'Failed';
+    if (policy === 'Always') return 'Running';
+    if (stopped === succeeded) return 'Succeeded';
+    if (policy === 'Never') return 'Failed';
+    return 'Running';
+  }
+  return 'Pending';
+}
+
+function condition(type: string, ok: boolean, now: string, prev: PodStatus | undefined, reason?: string, message?: string): PodCondition {
+  const status = ok ? 'True' : 'False';
+  const old = prev?.conditions?.find((c) => c.type === type);
+  const lastTransitionTime = old && old.status === status && old.lastTransitionTime ? old.lastTransitionTime : now;
+  return { type, status, lastProbeTime: null, lastTransitionTime, ...(!ok && reason ? { reason } : {}), ...(!ok && message ? { message } : {}) };
+}
+
+export function computePodStatus(
+  pod: Pod,
+  runtimeStatuses: RuntimeContainerStatus[],
+  probeStates: Record<string, ProbeState>,
+  opts: StatusOptions,
+): PodStatus {
+  const now = iso(opts.now.toISOString())!;
+  const prev = opts.previous;
+  const apps = pod.spec.containers;
+  const inits = pod.spec.initContainers ?? [];
+  const appStarted = apps.some((c) => latestStatus(runtimeStatuses, c.name));
+  // kubelet's default waiting reason: PodInitializing when the pod has init containers, else ContainerCreating
+  const defaultWaiting = inits.length > 0 ? 'PodInitializing' : 'ContainerCreating';
+  const initStatuses = inits.map((c) => containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting));
+  const appStatuses = apps.map((c) => containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting));
+
+  let phase = getPhase(pod, initStatuses, appStatuses, !!opts.podIsTerminal);
+  if (prev?.phase === 'Succeeded' || prev?.phase === 'Failed') phase = prev.phase; // terminal phases never change
+
+  // Initialized: regular init containers succeeded and sidecars started (or the app containers have started)
+  const incomplete = inits
+    .filter((c, i) => {
+      const s = initStatuses[i]!;
+      if (isSidecar(c)) return !(s.state.running && s.started);
+      return !(s.state.terminated && s.state.terminated.exitCode === 0);
+    })
+    .map((c) => c.name);
+  const initialized = appStarted || incomplete.length === 0;
+  const sidecarStatuses = initStatuses.filter((_, i) => isSidecar(inits[i]!));
+  const unready = [...sidecarStatuses, ...appStatuses].filter((s) => !s.ready).map((s) => s.name);
+  const completed = phase === 'Succeeded';
+  const containersReady = unready.length === 0 && !completed && phase !== 'Failed';
+  const notReadyReason = completed ? 'PodCompleted' : 'ContainersNotReady';
+  const notReadyMsg = completed ? undefined : `containers with unready status: [${unready.join(' ')}]`;
+  const startTime = prev?.startTime ?? now;
+  const sandboxReady = opts.sandboxReady ?? (opts.podIPs?.length ?? 0) > 0;
+  const conditions: PodCondition[] = [
+    condition('PodReadyToStartContainers', sandboxReady && !opts.podIsTerminal, now, prev),
+    condition('Initialized', initialized, now, prev, 'ContainersNotInitialized', `containers with incomplete status: [${incomplete.join(' ')}]`),
+    condition('Ready', containersReady, now, prev, notReadyReason, notReadyMsg),
+    condition('ContainersReady', containersReady, now, prev, notReadyReason, notReadyMsg),
+    condition('PodScheduled', true, now, prev ?? { conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: pod.metadata.creationTimestamp }] }),
+  ];
+  const podIPs = opts.podIPs ?? [];
+  const hostIPs = opts.hostIPs ?? (opts.hostIP ? [opts.hostIP] : []);
+  return {
+    phase,
+    conditions,
+    ...(opts.reason ? { reason: opts.reason } : {}),
+    ...(opts.message ? { message: opts.message } : {}),
+    ...(hostIPs[0] ? { hostIP: hostIPs[0], hostIPs: hostIPs.map((ip) => ({ ip })) } : {}),
+    ...(podIPs[0] ? { podIP: podIPs[0], podIPs: podIPs.map((ip) => ({ ip })) } : {}),
+    startTime,
+    ...(inits.length ? { initContainerStatuses: initStatuses } : {}),
+    containerStatuses: appStatuses,
+    qosClass: getPodQOS(pod),
+  };
+}

@@ -1,0 +1,155 @@
+import { describe, expect, it } from 'vitest';
+import { computePodActions, killOrder, type RuntimePodStatus, type ActionOptions } from '../../../src/pod/actions.js';
+import { Backoff, backoffKey } from '../../../src/pod/backoff.js';
+import { applyDefaults } from '../../../src/pod/manifest.js';
+import type { Container, Pod, RestartPolicy } from '../../../src/pod/api-types.js';
+import type { ContainerStatus } from '../../../src/runtime/types.js';
+
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function mkPod(policy: RestartPolicy, apps: string[], inits: (string | [string, 'sidecar'])[] = []): Pod {
+  const c = (n: string): Container => ({ name: n, image: 'busybox:1' });
+  return applyDefaults(
+    {
+      metadata: { name: 'p' },
+      spec: {
+        restartPolicy: policy,
+        containers: apps.map(c),
+        initContainers: inits.map((i) => (Array.isArray(i) ? { ...c(i[0]), restartPolicy: 'Always' as const } : c(i))),
+      },
+    },
+    { uid: () => 'uid' },
+  );
+}
+
+let seq = 0;
+function cs(name: string, state: ContainerStatus['state'], opts: Partial<ContainerStatus> = {}): ContainerStatus {
+  return {
+    id: `${name}-${opts.attempt ?? 0}-${seq++}`,
+    sandboxId: 'sb1',
+    name,
+    attempt: 0,
+    state,
+    createdAt: iso(T0),
+    startedAt: iso(T0),
+    ...(state === 'exited' ? { finishedAt: iso(T0 + 1000), exitCode: 0 } : {}),
+    oomKilled: false,
+    imageRef: 'busybox:1',
+    imageId: 'sha256:x',
+    logPath: '/l',
+    labels: {},
+    annotations: {},
+    ...opts,
+  };
+}
+
+const ready = (containers: ContainerStatus[]): RuntimePodStatus => ({ sandboxes: [{ id: 'sb1', state: 'ready', createdAt: iso(T0), ips: ['10.0.0.2'] }], containers });
+const opts = (o: Partial<ActionOptions> = {}): ActionOptions => ({ now: T0 + 60_000, backoff: new Backoff(), ...o });
+const names = (l: { name: string }[]) => l.map((x) => x.name);
+
+describe('computePodActions', () => {
+  const table: { name: string; pod: Pod; status: RuntimePodStatus; o?: Partial<ActionOptions>; expect: Record<string, unknown> }[] = [
+    { name: 'new pod: create sandbox, start all app containers', pod: mkPod('Always', ['a', 'b']), status: { sandboxes: [], containers: [] }, expect: { createSandbox: true, killPod: true, start: ['a', 'b'] } },
+    { name: 'new pod with init containers: first init only', pod: mkPod('Always', ['a'], ['i1', 'i2']), status: { sandboxes: [], containers: [] }, expect: { createSandbox: true, init: 'i1', start: [] } },
+    { name: 'init 1 done → init 2', pod: mkPod('Always', ['a'], ['i1', 'i2']), status: ready([cs('i1', 'exited')]), expect: { createSandbox: false, init: 'i2' } },
+    { name: 'init running → wait', pod: mkPod('Always', ['a'], ['i1']), status: ready([cs('i1', 'running')]), expect: { init: undefined, start: [] } },
+    { name: 'inits done → app containers', pod: mkPod('Always', ['a'], ['i1', 'i2']), status: ready([cs('i1', 'exited'), cs('i2', 'exited')]), expect: { start: ['a'] } },
+    { name: 'init failed, Never → kill pod', pod: mkPod('Never', ['a'], ['i1']), status: ready([cs('i1', 'exited', { exitCode: 1 })]), expect: { killPod: true, init: undefined } },
+    { name: 'init failed, OnFailure → retry init with next attempt', pod: mkPod('OnFailure', ['a'], ['i1']), status: ready([cs('i1', 'exited', { exitCode: 1 })]), expect: { init: 'i1', initAttempt: 1 } },
+    { name: 'sidecar started → next init', pod: mkPod('Always', ['a'], [['s', 'sidecar'], 'i1']), status: ready([cs('s', 'running')]), expect: { init: 'i1' } },
+    { name: 'sidecar startup probe pending → wait', pod: mkPod('Always', ['a'], [['s', 'sidecar']]), status: ready([cs('s', 'running', { id: 'sid' })]), o: { started: () => false }, expect: { init: undefined, start: [] } },
+    { name: 'sidecar exited after init → restart it, app keeps running', pod: mkPod('Never', ['a'], [['s', 'sidecar']]), status: ready([cs('s', 'exited', { exitCode: 1 }), cs('a', 'running')]), expect: { init: 's', start: [], killPod: false } },
+    { name: 'running app: nothing to do', pod: mkPod('Always', ['a']), status: ready([cs('a', 'running')]), expect: { killPod: false, createSandbox: false, start: [], kill: [] } },
+    { name: 'Always: exited 0 restarts', pod: mkPod('Always', ['a']), status: ready([cs('a', 'exited')]), expect: { start: ['a'], startAttempt: 1 } },
+    { name: 'OnFailure: exited 0 does not restart → kill pod', pod: mkPod('OnFailure', ['a']), status: ready([cs('a', 'exited')]), expect: { start: [], killPod: true } },
+    { name: 'OnFailure: exited 1 restarts', pod: mkPod('OnFailure', ['a']), status: ready([cs('a', 'exited', { exitCode: 1 })]), expect: { start: ['a'] } },
+    { name: 'Never: exited 1 stays, pod killed when all done', pod: mkPod('Never', ['a', 'b']), status: ready([cs('a', 'exited', { exitCode: 1 }), cs('b', 'exited')]), expect: { start: [], killPod: true } },
+    { name: 'Never: one still running keeps the pod', pod: mkPod('Never', ['a', 'b']), status: ready([cs('a', 'exited', { exitCode: 1 }), cs('b', 'running')]), expect: { start: [], killPod: false } },
+    { name: 'all apps done with a sidecar running → kill pod (sidecars stop)', pod: mkPod('Never', ['a'], [['s', 'sidecar']]), status: ready([cs('s', 'running'), cs('a', 'exited')]), expect: { killPod: true } },
+    { name: 'liveness failure → kill and restart', pod: mkPod('Always', ['a']), status: ready([cs('a', 'running', { id: 'A' })]), o: { probe: (id, k) => (id === 'A' && k === 'liveness' ? 'failure' : undefined) }, expect: { kill: ['a'], killReason: 'LivenessProbe', start: ['a'], startAttempt: 1 } },
+    { name: 'liveness failure with Never → kill only, then pod ends', pod: mkPod('Never', ['a']), status: ready([cs('a', 'running', { id: 'A' })]), o: { probe: () => 'failure' }, expect: { kill: [], killPod: true } },
+    { name: 'startup failure → kill and restart', pod: mkPod('Always', ['a']), status: ready([cs('a', 'running', { id: 'A' })]), o: { probe: (_id, k) => (k === 'startup' ? 'failure' : undefined) }, expect: { kill: ['a'], killReason: 'StartupProbe', start: ['a'] } },
+    { name: 'sandbox not ready → recreate and start over', pod: mkPod('Always', ['a']), status: { sandboxes: [{ id: 'sb1', state: 'notready', createdAt: iso(T0), ips: [] }], containers: [cs('a', 'exited')] }, expect: { createSandbox: true, killPod: true, start: ['a'] } },
+    { name: 'sandbox gone with Never and containers ran → nothing', pod: mkPod('Never', ['a']), status: { sandboxes: [{ id: 'sb1', state: 'notready', createdAt: iso(T0), ips: [] }], containers: [cs('a', 'exited')] }, expect: { createSandbox: false, start: [] } },
+    { name: 'OnFailure, sandbox recreated: succeeded containers not restarted', pod: mkPod('OnFailure', ['a', 'b']), status: { sandboxes: [{ id: 'sb1', state: 'notready', createdAt: iso(T0), ips: [] }], containers: [cs('a', 'exited'), cs('b', 'exited', { exitCode: 2 })] }, expect: { createSandbox: true, start: ['b'] } },
+    { name: 'deleting → kill pod, start nothing', pod: mkPod('Always', ['a']), status: ready([cs('a', 'running')]), o: { deleting: true }, expect: { killPod: true, createSandbox: false, start: [] } },
+    { name: 'unknown state → kill and restart', pod: mkPod('Always', ['a']), status: ready([cs('a', 'unknown')]), expect: { kill: ['a'], killReason: 'Unknown', start: ['a'] } },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const a = computePodActions(t.pod, t.status, opts(t.o));
+      const e = t.expect;
+      if ('createSandbox' in e) expect(a.createSandbox).toBe(e.createSandbox);
+      if ('killPod' in e) expect(a.killPod).toBe(e.killPod);
+      if ('start' in e) expect(names(a.containersToStart)).toEqual(e.start);
+      if ('startAttempt' in e) expect(a.containersToStart[0]!.attempt).toBe(e.startAttempt);
+      if ('init' in e) expect(a.initContainerToStart?.name).toBe(e.init);
+      if ('initAttempt' in e) expect(a.initContainerToStart?.attempt).toBe(e.initAttempt);
+      if ('kill' in e) expect(names(a.containersToKill)).toEqual(e.kill);
+      if ('killReason' in e) expect(a.containersToKill[0]!.reason).toBe(e.killReason);
+    });
+  }
+
+  it('crash loop: back-off holds the restart, then releases it', () => {
+    const pod = mkPod('Always', ['a']);
+    const backoff = new Backoff();
+    const finished = T0 + 1000;
+    const st = ready([cs('a', 'exited', { exitCode: 1, attempt: 3, finishedAt: iso(finished) })]);
+    // first restart: not in back-off, records an update
+    let a = computePodActions(pod, st, { now: finished + 100, backoff });
+    expect(names(a.containersToStart)).toEqual(['a']);
+    expect(a.backoffUpdates).toEqual([{ name: 'a', key: backoffKey('uid', 'a'), eventTime: finished }]);
+    backoff.next(a.backoffUpdates[0]!.key, finished, finished + 100);
+    // same exit seen again 5 s later: in back-off (10 s)
+    a = computePodActions(pod, st, { now: finished + 5000, backoff });
+    expect(a.containersToStart).toEqual([]);
+    expect(a.backoffs).toEqual([{ name: 'a', init: false, until: finished + 10_000, message: 'back-off 10s restarting failed container=a pod=p_default(uid)' }]);
+    expect(a.nextSyncAt).toBe(finished + 10_000);
+    expect(a.killPod).toBe(false);
+    a = computePodActions(pod, st, { now: finished + 10_001, backoff });
+    expect(names(a.containersToStart)).toEqual(['a']);
+  });
+});
+
+describe('Backoff (kubelet flowcontrol)', () => {
+  it('doubles from 10 s to 300 s and resets after 10 minutes of running', () => {
+    const b = new Backoff();
+    const k = 'uid/a';
+    let t = T0;
+    const seen: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      seen.push(b.next(k, t, t));
+      t += 1000;
+    }
+    expect(seen).toEqual([10, 20, 40, 80, 160, 300, 300, 300].map((s) => s * 1000));
+    // container ran 11 minutes, then exited: back to 10 s
+    const exit = t + 11 * 60_000;
+    expect(b.isInBackOffSince(k, exit, exit + 1)).toBe(false);
+    expect(b.next(k, exit, exit)).toBe(10_000);
+    // survives a daemon restart
+    const restored = Backoff.fromJSON(JSON.parse(JSON.stringify(b)));
+    expect(restored.isInBackOffSince(k, exit, exit + 5000)).toBe(true);
+    expect(restored.isInBackOffSince(k, exit, exit + 10_001)).toBe(false);
+  });
+});
+
+describe('killOrder', () => {
+  it('app containers first, then sidecars in reverse order', () => {
+    const pod = mkPod('Always', ['a', 'b'], [['s1', 'sidecar'], ['s2', 'sidecar']]);
+    const st = [cs('s1', 'running'), cs('s2', 'running'), cs('a', 'running'), cs('b', 'running'), cs('gone', 'running')];
+    expect(killOrder(pod, st).map((w) => names(w))).toEqual([['gone'], ['a', 'b'], ['s2'], ['s1']]);
+  });
+});
+
+describe('helpers', () => {
+  it('backoffWaitingReasons and pastActiveDeadline', async () => {
+    const { backoffWaitingReasons, pastActiveDeadline } = await import('../../../src/pod/actions.js');
+    expect(backoffWaitingReasons({ backoffs: [{ name: 'a', init: false, until: 1, message: 'back-off 10s' }] })).toEqual({ a: { reason: 'CrashLoopBackOff', message: 'back-off 10s' } });
+    const p = mkPod('Always', ['a']);
+    p.spec.activeDeadlineSeconds = 30;
+    expect(pastActiveDeadline(p, iso(T0), T0 + 29_999)).toBeUndefined();
+    expect(pastActiveDeadline(p, iso(T0), T0 + 30_000)).toEqual({ reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline' });
+    expect(pastActiveDeadline(mkPod('Always', ['a']), iso(T0), T0 + 1e9)).toBeUndefined();
+  });
+});
