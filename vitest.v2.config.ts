@@ -4,7 +4,9 @@ import { defineConfig } from 'vitest/config';
 // Everything there is ~20x slower (TCG), hence the long timeouts.
 export default defineConfig({
   test: {
-    include: ['test/cgroup-v2/**/*.test.ts'],
+    // The runtime's pod scenarios (OOM as OOMKilled, cpu.max, pids.max, exec,
+    // shared pid ns) run here too, on real cgroup v2.
+    include: ['test/cgroup-v2/**/*.test.ts', 'test/integration/runtime/pod.test.ts'],
     pool: 'forks',
     fileParallelism: false,
     testTimeout: 300_000,
