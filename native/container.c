@@ -251,12 +251,25 @@ static int prepare_mount_ns(const struct child_fds *f) {
   return 0;
 }
 
-void container_child(const struct nl_plan *p, const struct child_fds *f) {
+/* The parent's go-ahead: cgroups placed (unless self-placed), oom_score_adj set. */
+static void await_go(int *sync_r) {
   char go;
+  if (*sync_r < 0) return;
+  if (read(*sync_r, &go, 1) != 1) _exit(1); /* the shim died or gave up */
+  close(*sync_r);
+  *sync_r = -1;
+}
+
+/* Nothing of the user's program runs before exec: the mounts are made while the
+ * parent places the child, and the go-ahead is awaited only before exec (or before
+ * a new cgroup namespace, whose root is the cgroup the child is in). */
+void container_child(const struct nl_plan *p, const struct child_fds *f) {
+  int sync_r = f->sync_r;
   reset_signals();
   umask(0);
-  if (read(f->sync_r, &go, 1) != 1) _exit(1); /* the shim died or gave up */
-  close(f->sync_r);
+  if (f->self_cgroup && cgroup_place_self(p) < 0) goto out;
+  /* a joined mount ns outlives the child: mount there only once placement has succeeded */
+  if (f->new_cgroup_ns || f->mnt_ns >= 0) await_go(&sync_r);
   if (f->new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) {
     fail("namespaces", "create cgroup namespace");
     goto out;
@@ -266,6 +279,7 @@ void container_child(const struct nl_plan *p, const struct child_fds *f) {
   if (setup_rootfs(p) < 0 || setup_process(p) < 0) goto out;
   umask(p->umask);
   if (apply_identity(p) < 0 || mark_fds_cloexec() < 0) goto out;
+  await_go(&sync_r);
   exec_plan(p);
 out:
   write_all(f->status_w, &g_err, sizeof g_err);

@@ -37,8 +37,12 @@ static int join_container(pid_t pid) {
   int fds[N_NS], root;
   char path[64], buf[32];
   snprintf(buf, sizeof buf, "%d", (int)getpid());
-  for (int i = 0; i < req.n_cgroup_procs; i++)
-    if (write_file(req.cgroup_procs[i], buf) < 0) return fail("cgroup", "join %s", req.cgroup_procs[i]);
+  if (cgroup_self_placeable(&req)) {
+    if (cgroup_place_self(&req) < 0) return -1; /* single-threaded: v1 self-move, no global lock */
+  } else {
+    for (int i = 0; i < req.n_cgroup_procs; i++)
+      if (write_file(req.cgroup_procs[i], buf) < 0) return fail("cgroup", "join %s", req.cgroup_procs[i]);
+  }
   for (size_t i = 0; i < N_NS; i++) {
     snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)pid, exec_ns[i].name);
     fds[i] = same_ns(exec_ns[i].name, path) ? -1 : open(path, O_RDONLY | O_CLOEXEC);

@@ -92,11 +92,11 @@ static int join_namespaces(const struct nl_plan *p, struct io *io, int *clone_fl
   return 0;
 }
 
-/* Put the child in its cgroups and set oom_score_adj before it may run. */
-static int place_child(const struct nl_plan *p, pid_t pid) {
+/* Put the child in its cgroups (unless it places itself) and set oom_score_adj before it may exec. */
+static int place_child(const struct nl_plan *p, pid_t pid, int self_cgroup) {
   char buf[32];
   snprintf(buf, sizeof buf, "%d", (int)pid);
-  for (int i = 0; i < p->n_cgroup_procs; i++)
+  for (int i = 0; !self_cgroup && i < p->n_cgroup_procs; i++)
     if (write_file(p->cgroup_procs[i], buf) < 0) return fail("cgroup", "add pid %d to %s", (int)pid, p->cgroup_procs[i]);
   if (p->has_oom_score_adj) {
     char path[64];
@@ -149,6 +149,7 @@ static int create_container(struct nl_monitor *m) {
   if (join_namespaces(p, &io, &flags) < 0) return -1;
   m->oom_before = read_oom_kills(p->oom_counter_file);
   io.child.new_cgroup_ns = !!(flags & CLONE_NEWCGROUP);
+  io.child.self_cgroup = cgroup_self_placeable(p);
   flags &= ~CLONE_NEWCGROUP;
   pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (pid < 0) return fail("clone", "clone container process");
@@ -159,7 +160,16 @@ static int create_container(struct nl_monitor *m) {
   }
   close(io.child.sync_r);
   close(io.child.status_w);
-  if (place_child(p, pid) < 0 || write_all(sync_w, "g", 1) < 0) {
+  /* The child sets up its mounts meanwhile and waits for the go-ahead only right before exec. */
+  if (place_child(p, pid, io.child.self_cgroup) < 0) {
+    struct nl_err mine = g_err;
+    abort_child(pid);
+    /* the child may have failed first (then it is gone: ESRCH here): its error is the cause */
+    if (await_exec(status_r) == 0) g_err = mine;
+    return -1;
+  }
+  /* EPIPE: the child failed already and says why on the status pipe */
+  if (write_all(sync_w, "g", 1) < 0 && errno != EPIPE) {
     fail("sync", "release container process");
     abort_child(pid);
     return -1;

@@ -105,11 +105,14 @@ const char *signal_name(int sig);
 size_t json_str(char *out, size_t size, const char *s);
 unsigned long long proc_start_time(pid_t pid);
 long long read_oom_kills(const char *path);
+int cgroup_self_placeable(const struct nl_plan *p);
+int cgroup_place_self(const struct nl_plan *p);
 
 /* container.c: the child between clone and exec; identity.c: shared with exec */
 struct child_fds {
   int sync_r, status_w, stdin_fd, out_w, err_w, mnt_ns, tty_slave;
   int new_cgroup_ns; /* unshared after the cgroup placement, as runc does */
+  int self_cgroup;   /* v1: the child moves itself (cgroup_place_self); else the parent places it */
 };
 void container_child(const struct nl_plan *p, const struct child_fds *f) __attribute__((noreturn));
 int apply_identity(const struct nl_plan *p);

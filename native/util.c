@@ -189,3 +189,32 @@ long long read_oom_kills(const char *path) {
   }
   return -1;
 }
+
+/* The v1 `tasks` file beside a `.../cgroup.procs` entry; -1 if there is none (cgroup v2). */
+static int tasks_file(const char *procs, char *out, size_t size) {
+  const char *slash = strrchr(procs, '/');
+  if (!slash || strcmp(slash, "/cgroup.procs") != 0) return -1;
+  if (snprintf(out, size, "%.*s/tasks", (int)(slash - procs), procs) >= (int)size) return -1;
+  return access(out, W_OK);
+}
+
+/* Can a single-threaded process place itself, i.e. is every entry a v1 hierarchy? */
+int cgroup_self_placeable(const struct nl_plan *p) {
+  char path[PATH_MAX];
+  for (int i = 0; i < p->n_cgroup_procs; i++)
+    if (tasks_file(p->cgroup_procs[i], path, sizeof path) < 0) return 0;
+  return p->n_cgroup_procs > 0;
+}
+
+/* Move the calling (single-threaded) process into every v1 cgroup by writing "0" to `tasks`.
+ * The kernel migrates a thread that moves itself without the global cgroup_threadgroup_rwsem
+ * (Linux >= 6.0), so this skips the RCU grace period a write of a pid to cgroup.procs waits
+ * for (7-15 ms here). For a single-threaded process, moving its thread moves the process. */
+int cgroup_place_self(const struct nl_plan *p) {
+  char path[PATH_MAX];
+  for (int i = 0; i < p->n_cgroup_procs; i++) {
+    if (tasks_file(p->cgroup_procs[i], path, sizeof path) < 0 || write_file(path, "0") < 0)
+      return fail("cgroup", "join %s", p->cgroup_procs[i]);
+  }
+  return 0;
+}

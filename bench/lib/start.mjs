@@ -1,5 +1,6 @@
 // bench/start: start+exit latency of a container running `true` from a busybox
-// rootfs. Run through bench/start (private mount+net namespace). Option: --rounds N (default 100).
+// rootfs. Run through bench/start (private mount+net namespace). Options: --rounds N (default 100),
+// --pause MS (default 30: idle time before each timed run, so runs do not share kernel state).
 //
 // Variants, interleaved round by round (order rotated each round):
 //   nodelet            createContainer+startContainer+exit+removeContainer in a warm
@@ -23,7 +24,13 @@ const { configureLogging } = await import(path.join(repo, 'dist/log.js'));
 configureLogging({ level: 'error' });
 
 const args = process.argv.slice(2);
-const rounds = Number(args[args.indexOf('--rounds') + 1] ?? 0) || 100;
+const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 && args[i + 1] !== undefined ? Number(args[i + 1]) : dflt; };
+const rounds = opt('--rounds', 100) || 100;
+// Pause before each timed run. A cgroup.procs write waits for an RCU grace period unless
+// another one ran just before (the kernel's rcu_sync stays "entered" ~1 grace period after a
+// writer): without a pause a tool that follows another cgroup writer rides on its predecessor's
+// grace period and looks faster than it is alone.
+const pauseMs = opt('--pause', 30);
 const rand = randomBytes(3).toString('hex');
 const work = fs.mkdtempSync('/dev/shm/nodelet-bench-');
 const rootfs = path.join(work, 'rootfs');
@@ -125,6 +132,7 @@ try {
   for (let r = 0; r < rounds; r++) {
     const order = names.map((_, i) => names[(i + r) % names.length]);
     for (const n of order) {
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       const t0 = process.hrtime.bigint();
       await variants[n]();
       times[n].push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -133,7 +141,7 @@ try {
   const med = (a) => { const s = [...a].sort((x, y) => x - y); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
   const p90 = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length * 0.9)];
   const m = Object.fromEntries(names.map((n) => [n, med(times[n])]));
-  console.log(`bench/start: ${rounds} interleaved rounds, busybox \`true\`, ${new Date().toISOString()}`);
+  console.log(`bench/start: ${rounds} interleaved rounds, busybox \`true\`, ${pauseMs} ms pause before each run, ${new Date().toISOString()}`);
   console.log('variant'.padEnd(20) + 'median ms'.padStart(10) + 'p90 ms'.padStart(9) + '  ratio');
   for (const n of names) {
     const ref = n.startsWith('nodelet') ? (n === 'nodelet' ? ` ${(m[n] / m.crun).toFixed(2)}x crun  ${(m[n] / m.runc).toFixed(2)}x runc` : n === 'nodelet+netns' ? ` ${(m[n] / m['crun+netns']).toFixed(2)}x crun+netns  ${(m[n] / m['runc+netns']).toFixed(2)}x runc+netns` : ` ${(m[n] / m['crun+netns']).toFixed(2)}x crun+netns`) : '';

@@ -3,8 +3,8 @@
 // container (logs, reaping, exit record); this client spawns it, speaks the
 // wire protocol (protocol.ts) and reads the state files it writes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
@@ -103,27 +103,41 @@ export function toShimState(raw: Record<string, unknown>): ShimState {
   return s;
 }
 
-async function readJson(path: string): Promise<Record<string, unknown> | undefined> {
+// The state files are tiny and live on tmpfs (runRoot): read them synchronously. On the
+// start/exit hot path each async fs call is a thread-pool round trip, which on a loaded
+// machine costs more than the read itself.
+function readJson(path: string): Record<string, unknown> | undefined {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
 }
 
+function parseStat(s: string): string[] {
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
 /** /proc/PID/stat fields after the command: [state, ppid, pgrp, ..., starttime at index 19]. */
 async function procStat(pid: number): Promise<string[] | undefined> {
   try {
-    const s = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-async function pidAlive(pid: number, startTime?: string): Promise<boolean> {
-  const st = await procStat(pid);
+function procStatSync(pid: number): string[] | undefined {
+  try {
+    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function pidAlive(pid: number, startTime?: string): boolean {
+  const st = procStatSync(pid);
   if (!st || st[0] === 'Z' || st[0] === 'X') return false;
   return startTime === undefined || st[19] === startTime;
 }
@@ -202,13 +216,13 @@ export class ShimClient {
   async start(plan: ShimPlan): Promise<ShimState> {
     const payload = encodePlan(plan);
     const what = `cannot start container ${JSON.stringify(plan.containerId)}`;
-    await mkdir(plan.stateDir, { recursive: true, mode: 0o700 });
-    await mkdir(dirname(plan.logPath), { recursive: true });
-    if (await this.shimAlive(plan.stateDir)) {
+    mkdirSync(plan.stateDir, { recursive: true, mode: 0o700 });
+    mkdirSync(dirname(plan.logPath), { recursive: true });
+    if (this.shimAliveSync(plan.stateDir)) {
       throw alreadyExists('ERR_CONTAINER_RUNNING', `${what}: a shim is still running for ${plan.stateDir} (stop it first)`);
     }
-    await rm(join(plan.stateDir, 'exit.json'), { force: true });
-    await rm(join(plan.stateDir, 'state.json'), { force: true });
+    rmSync(join(plan.stateDir, 'exit.json'), { force: true });
+    rmSync(join(plan.stateDir, 'state.json'), { force: true });
     const child = spawnShim(this.binary, ['run', plan.stateDir], ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'], true);
     child.unref();
     (child.stdio[3] as Writable).end(payload);
@@ -241,16 +255,23 @@ export class ShimClient {
       return state;
     } finally {
       clearTimeout(timer);
+      // close our ends now, not on a later turn of the event loop (no fd outlives start())
+      child.stdio[3]?.destroy();
+      child.stdio[4]?.destroy();
     }
   }
 
   private async waitGone(pid: number, ms = 2_000): Promise<void> {
-    for (const end = Date.now() + ms; Date.now() < end && (await pidAlive(pid)); ) await sleep(10);
+    for (const end = Date.now() + ms; Date.now() < end && pidAlive(pid); ) await sleep(10);
   }
 
   /** The state the shim recorded in stateDir (exit.json once exited), undefined if none. */
   async readState(stateDir: string): Promise<ShimState | undefined> {
-    const raw = (await readJson(join(stateDir, 'exit.json'))) ?? (await readJson(join(stateDir, 'state.json')));
+    return this.readStateSync(stateDir);
+  }
+
+  private readStateSync(stateDir: string): ShimState | undefined {
+    const raw = readJson(join(stateDir, 'exit.json')) ?? readJson(join(stateDir, 'state.json'));
     return raw ? toShimState(raw) : undefined;
   }
 
@@ -258,8 +279,6 @@ export class ShimClient {
   waitExit(stateDir: string, signal?: AbortSignal): Promise<ShimState> {
     return new Promise((resolve, reject) => {
       let watcher: FSWatcher | undefined;
-      let checking = false;
-      let pending = false;
       let done = false;
       const finish = (fn: () => void) => {
         done = true;
@@ -268,47 +287,42 @@ export class ShimClient {
         signal?.removeEventListener('abort', onAbort);
         fn();
       };
-      const check = async (deep: boolean) => {
-        if (checking) {
-          pending = true; // an event arrived mid-check: look again afterwards
-          return;
-        }
-        checking = true;
+      // Synchronous (tiny files on tmpfs): no check can interleave with another.
+      const check = (deep: boolean) => {
+        if (done) return;
         try {
-          const s = await this.readState(stateDir);
+          const s = this.readStateSync(stateDir);
           if (s?.status === 'exited') return finish(() => resolve(s));
-          if (deep && !(await this.shimAlive(stateDir))) {
-            const again = await this.readState(stateDir);
+          if (deep && !this.shimAliveSync(stateDir)) {
+            const again = this.readStateSync(stateDir);
             if (again?.status === 'exited') return finish(() => resolve(again));
             finish(() => reject(unavailable('ERR_SHIM_LOST', `the shim for ${stateDir} is gone without recording an exit (exit status unknown)`)));
           }
         } catch (e) {
           finish(() => reject(e));
-        } finally {
-          checking = false;
-        }
-        if (pending && !done) {
-          pending = false;
-          void check(false);
         }
       };
       const onAbort = () => finish(() => reject(new NodeletError('Canceled', 'ERR_CANCELED', `waiting for the exit of ${stateDir} was aborted`)));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort);
-      const timer = setInterval(() => void check(true), EXIT_POLL_MS);
+      const timer = setInterval(() => check(true), EXIT_POLL_MS);
       try {
-        watcher = watch(stateDir, () => void check(false));
+        watcher = watch(stateDir, () => check(false));
         watcher.on('error', () => {});
       } catch {
         /* poll only */
       }
-      void check(true);
+      check(true);
     });
   }
 
   /** Is the shim process for this state dir alive (pid and start time match)? */
   async shimAlive(stateDir: string): Promise<boolean> {
-    const raw = await readJson(join(stateDir, 'state.json'));
+    return this.shimAliveSync(stateDir);
+  }
+
+  private shimAliveSync(stateDir: string): boolean {
+    const raw = readJson(join(stateDir, 'state.json'));
     if (!raw || typeof raw.shimPid !== 'number') return false;
     return pidAlive(raw.shimPid, raw.shimStartTime === undefined ? undefined : String(raw.shimStartTime));
   }
