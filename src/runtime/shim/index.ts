@@ -11,7 +11,8 @@ import type { Readable, Writable } from 'node:stream';
 import { constants as osConstants } from 'node:os';
 import { NodeletError, alreadyExists, errnoName, unavailable } from '../../errors.js';
 import { getLogger } from '../../log.js';
-import { encodeExec, encodePlan } from './encode.js';
+import { encodeExec, encodePlan, type ExecRequestLike } from './encode.js';
+import type { ExecResult } from '../types.js';
 import type { ShimPlan } from './plan.js';
 import { decodeRecords, TAGS, type WireRecord } from './protocol.js';
 
@@ -28,30 +29,16 @@ export interface ShimState {
   oomKilled?: boolean;
 }
 
-export interface ExecRequest {
-  /** host pid of the container's init: join its mnt/pid/net/ipc/uts (and cgroup ns if different) */
-  pid: number;
-  cgroupProcsFiles: string[];
-  argv: string[];
-  env: string[];
-  cwd: string;
-  uid: number;
-  gid: number;
-  additionalGids: number[];
-  capabilities: ShimPlan['capabilities'];
-  noNewPrivs: boolean;
+/** What exec needs: the encoded request (host pid of the container's init, whose
+ * mnt/pid/net/ipc/uts namespaces are joined; its cgroups; user, env, cwd, caps)
+ * plus what the client itself handles. */
+export interface ExecRequest extends ExecRequestLike {
   timeoutMs?: number;
   stdin?: Buffer | string;
 }
 
-export interface ExecResult {
-  /** WEXITSTATUS, or 128+N when killed by signal N. */
-  exitCode: number;
-  signal?: string;
-  stdout: Buffer;
-  stderr: Buffer;
-  timedOut: boolean;
-}
+/** exitCode is WEXITSTATUS, or 128+N when killed by signal N. */
+export type { ExecResult };
 
 export interface ShimStartDetails {
   stage: string;
