@@ -1,7 +1,101 @@
+// Pod verbs: `nodelet run` (foreground, no daemon), `nodelet daemon`, and the
+// kubectl-like client verbs that talk to the daemon's API.
+import fs from 'node:fs';
 import type { Command } from 'commander';
 import type { GlobalsFn } from './globals.js';
+import { configureLogging } from '../log.js';
+import { registerClientCommands } from './client-commands.js';
+import type { DaemonConfig } from '../daemon/daemon.js';
+
+export function collect(v: string, prev: string[] = []): string[] {
+  return [...prev, v];
+}
 
 export function registerPodCommands(program: Command, globals: GlobalsFn): void {
-  void program;
-  void globals;
+  program
+    .command('run')
+    .description('run the pods of a manifest in the foreground (no daemon): logs, state changes, exit code of the pod')
+    .argument('<file>', 'Pod manifest (YAML or JSON; ConfigMaps and Secrets may come along)')
+    .option('--cgroup-parent <path>', 'parent cgroup of the pods', '/nodelet')
+    .option('--cni-conf-dir <dir>', 'CNI network configuration directory (default /etc/nodelet/cni/net.d)')
+    .option('--cni-bin-dir <dir>', 'CNI plugin directory (repeatable)', collect)
+    .option('--pod-cidr <cidr>', 'subnet of the built-in pod network (default 10.244.0.0/16)')
+    .option('--bridge-name <name>', 'bridge of the built-in pod network (default nodelet0)')
+    .option('--backoff-initial <ms>', 'initial restart back-off in ms (default 10000; for tests)')
+    .option('--backoff-max <ms>', 'maximum restart back-off in ms (default 300000; for tests)')
+    .option('-d, --detach', 'hand the pods to the running daemon instead (see --socket)')
+    .option('--socket <path>', 'daemon socket for --detach (default $NODELET_SOCKET or /run/nodelet/nodelet.sock)')
+    .option('-q, --quiet', 'print only the containers\' logs')
+    .action(async (file: string, o: Record<string, any>) => {
+      const g = globals();
+      // the foreground view is the pod's own output: the agent's info logs only with an explicit --log-level
+      if (program.getOptionValueSource('logLevel') !== 'cli') configureLogging({ level: 'warn' });
+      if (o.detach) {
+        const { applyFile } = await import('./client-commands.js');
+        await applyFile(o.socket, file);
+        return;
+      }
+      const { runPods } = await import('./pod-run.js');
+      const code = await runPods({
+        file, root: g.root, runRoot: g.runRoot, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
+        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet,
+        backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
+      });
+      process.exitCode = code;
+    });
+
+  program
+    .command('daemon')
+    .description('run the node agent: static pods from --manifest-dir, the API on --socket')
+    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podCidr, bridgeName, maxParallelPulls)')
+    .option('--manifest-dir <dir>', 'static pod manifests (default /etc/nodelet/manifests)')
+    .option('--socket <path>', 'API socket (default /run/nodelet/nodelet.sock)')
+    .option('--cgroup-parent <path>', 'parent cgroup of the pods (default /nodelet)')
+    .option('--cni-conf-dir <dir>', 'CNI network configuration directory')
+    .option('--cni-bin-dir <dir>', 'CNI plugin directory (repeatable)', collect)
+    .option('--pod-cidr <cidr>', 'subnet of the built-in pod network')
+    .option('--bridge-name <name>', 'bridge of the built-in pod network')
+    .option('--max-parallel-pulls <n>', 'concurrent layer downloads')
+    .option('--backoff-initial <ms>', 'initial restart back-off in ms (default 10000; for tests)')
+    .option('--backoff-max <ms>', 'maximum restart back-off in ms (default 300000; for tests)')
+    .option('--rescan <ms>', 'manifest directory rescan interval (default 20000)')
+    .option('--container-log-max-size <bytes>', 'rotate a container log at this size (default 10485760)')
+    .option('--container-log-max-files <n>', 'log files kept per container (default 5)')
+    .action(async (o: Record<string, any>) => {
+      const g = globals();
+      const { Daemon, loadConfigFile } = await import('../daemon/daemon.js');
+      const defaultConfig = '/etc/nodelet/config.yaml';
+      const file = o.config ?? (fs.existsSync(defaultConfig) ? defaultConfig : undefined);
+      const fc: Partial<DaemonConfig> = file ? loadConfigFile(file) : {};
+      const rootSet = program.getOptionValueSource('root') === 'cli';
+      const runRootSet = program.getOptionValueSource('runRoot') === 'cli';
+      const cfg: DaemonConfig = {
+        root: rootSet || !fc.root ? g.root : fc.root,
+        runRoot: runRootSet || !fc.runRoot ? g.runRoot : fc.runRoot,
+        manifestDir: o.manifestDir ?? fc.manifestDir ?? '/etc/nodelet/manifests',
+        socket: o.socket ?? fc.socket ?? '/run/nodelet/nodelet.sock',
+        cgroupParent: o.cgroupParent ?? fc.cgroupParent ?? '/nodelet',
+        cniConfDir: o.cniConfDir ?? fc.cniConfDir,
+        cniBinDirs: o.cniBinDir ?? fc.cniBinDirs,
+        podCidr: o.podCidr ?? fc.podCidr,
+        bridgeName: o.bridgeName ?? fc.bridgeName,
+        maxParallelPulls: o.maxParallelPulls ? Number(o.maxParallelPulls) : fc.maxParallelPulls,
+        rescanMs: o.rescan ? Number(o.rescan) : fc.rescanMs,
+        logMaxBytes: o.containerLogMaxSize ? Number(o.containerLogMaxSize) : undefined,
+        logMaxFiles: o.containerLogMaxFiles ? Number(o.containerLogMaxFiles) : undefined,
+        backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
+      };
+      const d = await Daemon.start(cfg);
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          process.stderr.write(`nodelet daemon: ${sig}, stopping (containers keep running)\n`);
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await d.stop();
+    });
+
+  registerClientCommands(program);
 }

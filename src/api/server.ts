@@ -1,0 +1,354 @@
+// The daemon's API: HTTP + JSON over a root-only unix socket, shaped like the
+// Kubernetes API (paths, List/Status objects, ?watch=1 newline-delimited
+// {"type","object"} events, pod log and exec subresources) so kubectl habits
+// carry over. Routing and parameter parsing are pure (parseRoute); the
+// handlers call the NodeAgent.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { describeError, isNodeletError } from '../errors.js';
+import { getLogger } from '../log.js';
+import type { Pod } from '../pod/api-types.js';
+import { loadManifests } from '../pod/manifest.js';
+import type { AgentEvent, NodeAgent, PodView } from '../agent/node-agent.js';
+import type { RecordedEvent } from '../agent/events.js';
+import { followLog, readLog, type LogRecord } from '../agent/logs.js';
+import { latestStatus } from '../pod/actions.js';
+
+const log = getLogger('api');
+
+export type Route =
+  | { kind: 'healthz' }
+  | { kind: 'metrics' }
+  | { kind: 'pods'; namespace?: string }
+  | { kind: 'pod'; namespace: string; name: string }
+  | { kind: 'log'; namespace: string; name: string }
+  | { kind: 'exec'; namespace: string; name: string }
+  | { kind: 'events'; namespace?: string }
+  | { kind: 'stats' }
+  | { kind: 'notFound' };
+
+export function parseRoute(pathname: string): Route {
+  const p = pathname.replace(/\/+$/, '') || '/';
+  if (p === '/healthz' || p === '/livez' || p === '/readyz') return { kind: 'healthz' };
+  if (p === '/metrics') return { kind: 'metrics' };
+  if (p === '/api/v1/pods') return { kind: 'pods' };
+  if (p === '/api/v1/events') return { kind: 'events' };
+  if (p === '/api/v1/stats/pods') return { kind: 'stats' };
+  let m = /^\/api\/v1\/namespaces\/([^/]+)\/(pods|events)$/.exec(p);
+  if (m) return m[2] === 'pods' ? { kind: 'pods', namespace: decodeURIComponent(m[1]!) } : { kind: 'events', namespace: decodeURIComponent(m[1]!) };
+  m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(?:\/(log|exec))?$/.exec(p);
+  if (m) {
+    const namespace = decodeURIComponent(m[1]!);
+    const name = decodeURIComponent(m[2]!);
+    return m[3] === 'log' ? { kind: 'log', namespace, name } : m[3] === 'exec' ? { kind: 'exec', namespace, name } : { kind: 'pod', namespace, name };
+  }
+  return { kind: 'notFound' };
+}
+
+export function statusObject(code: number, reason: string, message: string, details?: Record<string, unknown>) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, ...(details ? { details } : {}) };
+}
+
+const REASONS: Record<number, string> = { 400: 'BadRequest', 404: 'NotFound', 405: 'MethodNotAllowed', 409: 'AlreadyExists', 422: 'Invalid', 500: 'InternalError' };
+
+function httpCodeOf(e: unknown): number {
+  if (isNodeletError(e)) {
+    switch (e.category) {
+      case 'InvalidArgument': return 422;
+      case 'NotFound': return 404;
+      case 'AlreadyExists': return 409;
+      case 'FailedPrecondition': return 400;
+      default: return 500;
+    }
+  }
+  return 500;
+}
+
+export interface ApiServerOptions {
+  agent: NodeAgent;
+  socket: string;
+  /** Called for POSTed pods before the agent gets them (the daemon records the source). */
+  onCreate?: (pod: Pod) => void;
+  /** Extra Prometheus text appended to /metrics. */
+  metrics?: () => string;
+}
+
+export class ApiServer {
+  private readonly server: http.Server;
+  private readonly watchers = new Set<http.ServerResponse>();
+  constructor(private readonly opts: ApiServerOptions) {
+    this.server = http.createServer((req, res) => {
+      this.handle(req, res).catch((e) => {
+        log.error('request failed', { url: req.url, error: describeError(e) });
+        if (!res.headersSent) this.json(res, httpCodeOf(e), statusObject(httpCodeOf(e), REASONS[httpCodeOf(e)] ?? 'InternalError', describeError(e)));
+        else res.end();
+      });
+    });
+    this.server.keepAliveTimeout = 5000;
+  }
+
+  async listen(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.opts.socket), { recursive: true, mode: 0o755 });
+    try {
+      fs.unlinkSync(this.opts.socket); // a stale socket from a killed daemon
+    } catch { /* none */ }
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(this.opts.socket, () => resolve());
+      });
+    } finally {
+      process.umask(old);
+    }
+    fs.chmodSync(this.opts.socket, 0o600);
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers) w.end();
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+    try { fs.unlinkSync(this.opts.socket); } catch { /* gone */ }
+  }
+
+  private json(res: http.ServerResponse, code: number, body: unknown): void {
+    const text = JSON.stringify(body) + '\n';
+    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private fail(res: http.ServerResponse, code: number, message: string, details?: Record<string, unknown>): void {
+    this.json(res, code, statusObject(code, REASONS[code] ?? 'InternalError', message, details));
+  }
+
+  private async body(req: http.IncomingMessage, max = 4 << 20): Promise<string> {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > max) throw new Error(`request body larger than ${max} bytes`);
+      chunks.push(c);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  private findPod(ns: string, name: string): PodView | undefined {
+    return this.opts.agent.findPod(ns, name);
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://nodelet');
+    const q = url.searchParams;
+    const route = parseRoute(url.pathname);
+    const agent = this.opts.agent;
+    const method = req.method ?? 'GET';
+    switch (route.kind) {
+      case 'healthz':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        return void res.end('ok');
+      case 'metrics':
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        return void res.end(renderMetrics(agent) + (this.opts.metrics?.() ?? ''));
+      case 'pods': {
+        if (method === 'POST') {
+          if (!route.namespace) return this.fail(res, 405, 'POST pods to /api/v1/namespaces/{namespace}/pods');
+          const text = await this.body(req);
+          const parsed = loadManifests(text, 'request body', { defaultNamespace: route.namespace } as never);
+          if (parsed.pods.length !== 1) return this.fail(res, 400, `expected exactly one Pod in the request body, got ${parsed.pods.length}`);
+          const pod = parsed.pods[0]!;
+          pod.metadata.namespace ??= route.namespace;
+          if (pod.metadata.namespace !== route.namespace)
+            return this.fail(res, 400, `the namespace of the provided object (${pod.metadata.namespace}) does not match the namespace sent on the request (${route.namespace})`);
+          if (this.findPod(pod.metadata.namespace, pod.metadata.name!))
+            return this.fail(res, 409, `pods "${pod.metadata.name}" already exists`, { name: pod.metadata.name, kind: 'pods' });
+          this.opts.onCreate?.(pod);
+          const v = agent.addPod(pod, { configMaps: parsed.configMaps, secrets: parsed.secrets });
+          return this.json(res, 201, v.pod);
+        }
+        if (method !== 'GET') return this.fail(res, 405, `method ${method} not allowed`);
+        const select = (v: PodView) => !route.namespace || (v.pod.metadata.namespace ?? 'default') === route.namespace;
+        if (q.get('watch') === '1' || q.get('watch') === 'true') return this.watch(req, res, select);
+        const items = agent.listPods().filter(select).map((v) => v.pod);
+        return this.json(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
+      }
+      case 'pod': {
+        const v = this.findPod(route.namespace, route.name);
+        if (!v) return this.fail(res, 404, `pods "${route.name}" not found`, { name: route.name, kind: 'pods' });
+        if (method === 'GET') return this.json(res, 200, v.pod);
+        if (method === 'DELETE') {
+          const g = q.get('gracePeriodSeconds');
+          const grace = g !== null && g !== '' ? Number(g) : undefined;
+          if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) return this.fail(res, 400, `gracePeriodSeconds must be a non-negative integer, got "${g}"`);
+          const done = agent.deletePod(v.pod.metadata.uid!, grace);
+          if (q.get('wait') === '1') await done;
+          return this.json(res, 200, agent.getPod(v.pod.metadata.uid!)?.pod ?? v.pod);
+        }
+        return this.fail(res, 405, `method ${method} not allowed`);
+      }
+      case 'log':
+        return this.logs(route.namespace, route.name, q, res);
+      case 'exec':
+        return this.exec(route.namespace, route.name, req, res);
+      case 'events': {
+        let items: RecordedEvent[] = agent.events(route.namespace ? { namespace: route.namespace } : undefined);
+        for (const sel of (q.get('fieldSelector') ?? '').split(',').filter(Boolean)) {
+          const [k, val] = sel.split('=');
+          if (k === 'involvedObject.name') items = items.filter((e) => e.involvedObject.name === val);
+          else if (k === 'involvedObject.uid') items = items.filter((e) => e.involvedObject.uid === val);
+          else if (k === 'involvedObject.namespace') items = items.filter((e) => e.involvedObject.namespace === val);
+          else if (k === 'reason') items = items.filter((e) => e.reason === val);
+          else if (k === 'type') items = items.filter((e) => e.type === val);
+          else return this.fail(res, 400, `field label not supported: ${k}`);
+        }
+        return this.json(res, 200, { kind: 'EventList', apiVersion: 'v1', metadata: {}, items });
+      }
+      case 'stats': {
+        // CPU over a short window (two samples), memory working set: like `kubectl top`.
+        const ns = q.get('namespace');
+        const pods = agent.listPods().filter((v) => !ns || v.pod.metadata.namespace === ns);
+        const sample = async () => {
+          const out = new Map<string, { cpu: number; mem: number }>();
+          for (const v of pods) {
+            let cpu = 0;
+            let mem = 0;
+            for (const c of await agent.podContainers(v.pod.metadata.uid!)) {
+              if (c.state !== 'running') continue;
+              const st = await agent.runtime.containerStats(c.id).catch(() => undefined);
+              if (st) {
+                cpu += st.cpuUsageNanos;
+                mem += st.memoryWorkingSetBytes;
+              }
+            }
+            out.set(v.pod.metadata.uid!, { cpu, mem });
+          }
+          return out;
+        };
+        const a = await sample();
+        const t0 = performance.now();
+        await new Promise((r) => setTimeout(r, 500));
+        const b = await sample();
+        const dt = (performance.now() - t0) / 1000;
+        const items = pods.map((v) => {
+          const x = a.get(v.pod.metadata.uid!)!;
+          const y = b.get(v.pod.metadata.uid!)!;
+          return { namespace: v.pod.metadata.namespace, name: v.pod.metadata.name, cpuMilli: Math.max(0, (y.cpu - x.cpu) / 1e6 / dt), memoryBytes: y.mem };
+        });
+        return this.json(res, 200, { kind: 'PodMetricsList', items });
+      }
+      default:
+        return this.fail(res, 404, `the server could not find the requested resource (${url.pathname})`);
+    }
+  }
+
+  private watch(req: http.IncomingMessage, res: http.ServerResponse, select: (v: PodView) => boolean): void {
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const send = (type: string, object: unknown) => res.write(JSON.stringify({ type, object }) + '\n');
+    for (const v of this.opts.agent.listPods()) if (select(v)) send('ADDED', v.pod);
+    const on = (ev: AgentEvent) => {
+      if (select(ev.pod)) send(ev.type, ev.pod.pod);
+    };
+    this.opts.agent.on('pod', on);
+    this.watchers.add(res);
+    const stop = () => {
+      this.opts.agent.off('pod', on);
+      this.watchers.delete(res);
+    };
+    req.on('close', stop);
+    res.on('close', stop);
+  }
+
+  private async logs(ns: string, name: string, q: URLSearchParams, res: http.ServerResponse): Promise<void> {
+    const agent = this.opts.agent;
+    const v = this.findPod(ns, name);
+    if (!v) return this.fail(res, 404, `pods "${name}" not found`);
+    const pod = v.pod;
+    const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
+    let cname = q.get('container') ?? undefined;
+    if (!cname) {
+      if (pod.spec.containers.length > 1)
+        return this.fail(res, 400, `a container name must be specified for pod ${name}, choose one of: [${pod.spec.containers.map((c) => c.name).join(' ')}]`);
+      cname = pod.spec.containers[0]!.name;
+    }
+    if (!all.includes(cname)) return this.fail(res, 400, `container ${cname} is not valid for pod ${name}`);
+    const statuses = (await agent.podContainers(pod.metadata.uid!)).filter((s) => s.name === cname).sort((a, b) => b.attempt - a.attempt);
+    const previous = q.get('previous') === 'true' || q.get('previous') === '1';
+    const target = previous ? statuses[1] : statuses[0];
+    if (!target)
+      return this.fail(res, 400, previous ? `previous terminated container "${cname}" in pod "${name}" not found` : `container "${cname}" in pod "${name}" is waiting to start`);
+    const ts = q.get('timestamps') === 'true' || q.get('timestamps') === '1';
+    const tail = q.get('tailLines') !== null ? Number(q.get('tailLines')) : undefined;
+    const fmt = (r: LogRecord) => (ts ? `${r.time} ${r.text}\n` : `${r.text}\n`);
+    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+    const follow = (q.get('follow') === 'true' || q.get('follow') === '1') && !previous;
+    let recs = readLog(target.logPath, { withRotated: true });
+    if (tail !== undefined && tail >= 0) recs = recs.slice(Math.max(0, recs.length - tail));
+    for (const r of recs) res.write(fmt(r));
+    if (!follow) return void res.end();
+    // Follow from the current end of the live file; survives rotation.
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    let exited = false;
+    const off = agent.runtime.onContainerExit((e) => {
+      if (e.containerId === target.id) exited = true;
+    });
+    const st = await agent.runtime.containerStatus(target.id).catch(() => undefined);
+    if (!st || st.state === 'exited') exited = true;
+    try {
+      await followLog(target.logPath, (r) => res.write(fmt(r)), { fromEnd: true, signal: abort.signal, pollMs: 100, done: () => exited });
+    } finally {
+      off();
+      res.end();
+    }
+  }
+
+  private async exec(ns: string, name: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const agent = this.opts.agent;
+    const v = this.findPod(ns, name);
+    if (!v) return this.fail(res, 404, `pods "${name}" not found`);
+    if (req.method !== 'POST') return this.fail(res, 405, 'exec is POST {command, container, stdin?}');
+    let body: { command?: string[]; container?: string; stdin?: string; timeoutSeconds?: number };
+    try {
+      body = JSON.parse(await this.body(req));
+    } catch {
+      return this.fail(res, 400, 'exec body must be JSON {command, container, stdin?}');
+    }
+    if (!Array.isArray(body.command) || body.command.length === 0 || !body.command.every((x) => typeof x === 'string'))
+      return this.fail(res, 400, 'command must be a non-empty list of strings');
+    const cname = body.container ?? v.pod.spec.containers[0]!.name;
+    const s = latestStatus(await agent.podContainers(v.pod.metadata.uid!), cname);
+    if (!s || s.state !== 'running') return this.fail(res, 400, `container ${cname} is not running in pod ${name}`);
+    const r = await agent.runtime.execSync(s.id, body.command, {
+      stdin: body.stdin,
+      timeoutMs: body.timeoutSeconds ? body.timeoutSeconds * 1000 : undefined,
+    });
+    return this.json(res, 200, { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') });
+  }
+}
+
+/** Prometheus text exposition of the agent's state. */
+export function renderMetrics(agent: NodeAgent): string {
+  const pods = agent.listPods();
+  const lines: string[] = [];
+  lines.push('# HELP nodelet_pods Pods by phase.', '# TYPE nodelet_pods gauge');
+  const phases: Record<string, number> = { Pending: 0, Running: 0, Succeeded: 0, Failed: 0, Unknown: 0 };
+  for (const p of pods) phases[p.status?.phase ?? 'Unknown'] = (phases[p.status?.phase ?? 'Unknown'] ?? 0) + 1;
+  for (const [k, n] of Object.entries(phases)) lines.push(`nodelet_pods{phase="${k}"} ${n}`);
+  lines.push('# HELP nodelet_container_restarts_total Container restarts.', '# TYPE nodelet_container_restarts_total counter');
+  for (const p of pods)
+    for (const s of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])])
+      lines.push(`nodelet_container_restarts_total{namespace="${p.pod.metadata.namespace}",pod="${p.pod.metadata.name}",container="${s.name}"} ${s.restartCount}`);
+  lines.push('# HELP nodelet_probe_results Current probe results.', '# TYPE nodelet_probe_results gauge');
+  for (const [k, n] of Object.entries(agent.probeResults())) {
+    const [kind, result] = k.split('/');
+    lines.push(`nodelet_probe_results{probe_type="${kind}",result="${result}"} ${n}`);
+  }
+  lines.push('# HELP nodelet_pod_sync_duration_seconds Pod sync durations.', '# TYPE nodelet_pod_sync_duration_seconds summary');
+  lines.push(`nodelet_pod_sync_duration_seconds_sum ${(agent.syncStats.totalMs / 1000).toFixed(6)}`);
+  lines.push(`nodelet_pod_sync_duration_seconds_count ${agent.syncStats.count}`);
+  const mem = process.memoryUsage();
+  lines.push('# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${mem.rss}`);
+  const cpu = process.cpuUsage();
+  lines.push('# TYPE process_cpu_seconds_total counter', `process_cpu_seconds_total ${((cpu.user + cpu.system) / 1e6).toFixed(3)}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,189 @@
+// `nodelet run`: exit codes, logs, restart policies, init containers,
+// termination messages, Ctrl-C teardown, bad manifests — the real CLI,
+// runtime, cgroups and CNI. Leaves nothing behind (checked after each pod).
+import { afterEach, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BUSYBOX, leftovers, makeEnv, run, start, writeManifest, type Env } from './helpers.js';
+
+let env: Env | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+function runArgs(e: Env, file: string): string[] {
+  return [...e.globals, 'run', ...e.nodeFlags, file];
+}
+
+describe('nodelet run', () => {
+  it('runs examples/job.yaml to completion: logs prefixed, exit 0, nothing left', async () => {
+    env = makeEnv();
+    const r = await run(runArgs(env, path.resolve('examples/job.yaml')));
+    expect(r.stderr).toMatch(/pod\/job: Succeeded/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[main] hello from job');
+    expect(r.stdout).toContain('[main] done');
+    expect(r.stderr).toMatch(/main: Terminated: Completed \(exit code 0\)/);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
+
+  it('exits with the failed container\'s code (restartPolicy Never) and reports the termination message from the file', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'fail.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: failing }
+spec:
+  restartPolicy: Never
+  containers:
+    - name: ok
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "echo fine"]
+    - name: bad
+      image: ${BUSYBOX}
+      terminationMessagePath: /tmp/why
+      command: ["sh", "-c", "echo going down; echo disk on fire > /tmp/why; exit 7"]
+`);
+    const r = await run(runArgs(env, f));
+    expect(r.code).toBe(7);
+    expect(r.stdout).toContain('[bad] going down');
+    expect(r.stdout).toContain('[ok] fine');
+    expect(r.stderr).toMatch(/bad: Terminated: Error \(exit code 7\): disk on fire/);
+    expect(r.stderr).toMatch(/pod\/failing: Failed/);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
+
+  it('FallbackToLogsOnError takes the message from the last log lines', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'fallback.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: fallback }
+spec:
+  restartPolicy: Never
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      terminationMessagePolicy: FallbackToLogsOnError
+      command: ["sh", "-c", "echo first; echo last words >&2; exit 2"]
+`);
+    const r = await run(runArgs(env, f));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/c: Terminated: Error \(exit code 2\): first\nlast words/);
+  });
+
+  it('OnFailure restarts a failing container with growing back-off until it succeeds', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'retry.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: retry }
+spec:
+  restartPolicy: OnFailure
+  volumes: [{ name: state, emptyDir: {} }]
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "n=$(cat /s/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /s/n; echo attempt $n; [ $n -ge 3 ]"]
+      volumeMounts: [{ name: state, mountPath: /s }]
+`);
+    const t0 = Date.now();
+    const r = await run(runArgs(env, f));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\[c\] attempt 1[\s\S]*\[c\] attempt 2[\s\S]*\[c\] attempt 3/);
+    // kubelet's rule: the first restart is immediate, the second waits the initial back-off (0.5 s here, shown rounded)
+    expect(r.stderr).toMatch(/restarts=1[\s\S]*Waiting: CrashLoopBackOff \(back-off 1s restarting failed container=c pod=retry_default/);
+    expect(r.stderr).toMatch(/Terminated: Completed \(exit code 0\) restarts=2/);
+    expect(Date.now() - t0).toBeGreaterThan(500);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
+
+  it('runs init containers in order before the app container; a failing init container fails the pod (Never)', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'init.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: init }
+spec:
+  restartPolicy: Never
+  volumes: [{ name: w, emptyDir: {} }]
+  initContainers:
+    - { name: one, image: ${BUSYBOX}, command: ["sh", "-c", "echo one >> /w/order"], volumeMounts: [{ name: w, mountPath: /w }] }
+    - { name: two, image: ${BUSYBOX}, command: ["sh", "-c", "echo two >> /w/order"], volumeMounts: [{ name: w, mountPath: /w }] }
+  containers:
+    - { name: app, image: ${BUSYBOX}, command: ["sh", "-c", "echo app >> /w/order; cat /w/order"], volumeMounts: [{ name: w, mountPath: /w }] }
+`);
+    const r = await run(runArgs(env, f));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('[app] one\n[app] two\n[app] app');
+    const bad = writeManifest(env, 'init-bad.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: init-bad }
+spec:
+  restartPolicy: Never
+  initContainers:
+    - { name: broken, image: ${BUSYBOX}, command: ["sh", "-c", "echo nope; exit 4"] }
+  containers:
+    - { name: app, image: ${BUSYBOX}, command: ["sh", "-c", "echo should not run"] }
+`);
+    const r2 = await run(runArgs(env, bad));
+    expect(r2.code).toBe(4);
+    expect(r2.stdout).not.toContain('should not run');
+    expect(r2.stderr).toMatch(/pod\/init-bad: Failed/);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
+
+  it('Ctrl-C (SIGINT) stops a running pod gracefully, runs preStop and leaves nothing behind', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'sleep.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: sleeper }
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+    - name: main
+      image: ${BUSYBOX}
+      command: ["testprog", "sleep", "inf"]
+    - name: web
+      image: ${BUSYBOX}
+      command: ["testprog", "serve-http", "8080"]
+      readinessProbe: { httpGet: { port: 8080, path: / }, periodSeconds: 1 }
+      lifecycle:
+        preStop: { exec: { command: ["testprog", "write", "/tmp/x", "bye"] } }
+`);
+    const p = start(runArgs(env, f));
+    await p.waitFor(/\[main\] sleeping/);
+    await p.waitFor(/web: Running \(ready\)/);
+    p.child.kill('SIGINT');
+    const r = await p.done;
+    expect(r.code).toBe(130);
+    expect(r.stdout).toContain('[main] got SIGTERM');
+    expect(r.stderr).not.toMatch(/FailedPreStopHook/);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
+
+  it('rejects a bad manifest with the field path and creates nothing', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'bad.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: Bad_Name }
+spec:
+  restartPolicy: Sometimes
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      livenessProbe: { exec: { command: ["true"] }, tcpSocket: { port: 80 } }
+`);
+    const r = await run(runArgs(env, f));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('metadata.name');
+    expect(r.stderr).toContain('spec.restartPolicy');
+    expect(r.stderr).toContain('spec.containers[0].livenessProbe');
+    expect(fs.existsSync(env.runRoot)).toBe(false);
+    expect(fs.existsSync(env.root)).toBe(false);
+  });
+});
