@@ -88,6 +88,8 @@ export interface ShimPlanInput {
   nofileHardLimit: number;
   /** host devices for privileged containers (from /dev) */
   hostDevices?: PlanDevice[];
+  /** Volume host paths that are files, not directories: their targets are created as files. */
+  fileVolumeSources?: ReadonlySet<string>;
 }
 
 export interface ShimPlanResult {
@@ -196,15 +198,15 @@ export function computeShimPlan(inp: ShimPlanInput): ShimPlanResult {
   const fileBindFlags = MS.BIND | (sec.readOnlyRootFilesystem ? MS.RDONLY : 0);
 
   const system: PlanMount[] = [
-    { source: 'proc', target: '/proc', fstype: 'proc', flags: base },
-    { source: 'tmpfs', target: '/dev', fstype: 'tmpfs', flags: MS.NOSUID | MS_STRICTATIME, data: 'mode=755,size=65536k' },
+    { source: 'proc', target: '/proc', fstype: 'proc', flags: base, mkdir: 'dir' },
+    { source: 'tmpfs', target: '/dev', fstype: 'tmpfs', flags: MS.NOSUID | MS_STRICTATIME, data: 'mode=755,size=65536k', mkdir: 'dir' },
     { source: 'devpts', target: '/dev/pts', fstype: 'devpts', flags: MS.NOSUID | MS.NOEXEC, data: 'newinstance,ptmxmode=0666,mode=0620,gid=5', mkdir: 'dir' },
     { source: sandbox.shmPath, target: '/dev/shm', fstype: 'bind', flags: MS.BIND | base, mkdir: 'dir' },
     { source: 'mqueue', target: '/dev/mqueue', fstype: 'mqueue', flags: base, mkdir: 'dir' },
     // sysfs superblocks are per network namespace and shared by the pod's containers: mounting it
     // MS_RDONLY would make it read-only for a privileged container of the same pod too. Mount it
     // read-write and make this container's view read-only with a bind remount.
-    { source: 'sysfs', target: '/sys', fstype: 'sysfs', flags: base },
+    { source: 'sysfs', target: '/sys', fstype: 'sysfs', flags: base, mkdir: 'dir' },
     ...(privileged ? [] : [{ source: path.join(inp.rootfs, 'sys'), target: '/sys', fstype: 'bind', flags: MS.BIND | MS.REC | base | MS.RDONLY }]),
     ...cgroupMounts(inp, privileged),
     { source: sandbox.hostsPath, target: '/etc/hosts', fstype: 'bind', flags: fileBindFlags, mkdir: 'file' },
@@ -221,7 +223,8 @@ export function computeShimPlan(inp: ShimPlanInput): ShimPlanResult {
       target: path.posix.normalize(v.containerPath),
       fstype: 'bind',
       flags: MS.BIND | MS.REC | (v.readOnly ? MS.RDONLY : 0) | PROPAGATION[v.propagation ?? 'private'],
-      mkdir: 'dir',
+      // runc creates a missing target like its source: a file for a file bind (subPath, termination log)
+      mkdir: inp.fileVolumeSources?.has(v.hostPath) ? 'file' : 'dir',
     });
   }
 

@@ -323,6 +323,7 @@ export class NodeletRuntime implements ContainerRuntime {
         oomScoreAdj: oomScoreAdj(sb.config.qosClass, r.memoryRequestBytes, os.totalmem()),
         capLastCap: this.capLastCap, capAvailable: this.capAvailable, nofileHardLimit: this.nofileHard, oomScoreAdjFloor: this.oomFloor,
         hostDevices: sec.privileged ? listHostDevices() : undefined,
+        fileVolumeSources: new Set(config.mounts.map((m) => m.hostPath).filter((p) => fs.statSync(p, { throwIfNoEntry: false })?.isFile())),
       });
       for (const w of warnings) {
         // host-wide facts (clamped rlimits, missing capabilities) are warned about once, then logged at debug

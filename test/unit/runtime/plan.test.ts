@@ -155,6 +155,17 @@ describe('computeShimPlan', () => {
     expect(plan.mounts.filter((m) => m.target === '/etc/hosts')).toHaveLength(1);
   });
 
+  it('a file volume gets a file target, a directory volume a directory; /proc, /dev, /sys are created if the image lacks them', () => {
+    const c = ctr({ mounts: [
+      { hostPath: '/h/dir', containerPath: '/data', readOnly: false },
+      { hostPath: '/h/file', containerPath: '/dev/termination-log', readOnly: false },
+    ] });
+    const { plan } = computeShimPlan(input({ fileVolumeSources: new Set(['/h/file']) }, pod(), c));
+    expect(plan.mounts.find((m) => m.source === '/h/dir')!.mkdir).toBe('dir');
+    expect(plan.mounts.find((m) => m.source === '/h/file')!.mkdir).toBe('file');
+    for (const t of ['/proc', '/dev', '/sys']) expect(plan.mounts.find((m) => m.target === t)!.mkdir).toBe('dir');
+  });
+
   it('privileged: all caps, host devices, writable /sys and cgroups, nothing masked', () => {
     const c = ctr({}, { privileged: true, noNewPrivs: true });
     const { plan } = computeShimPlan(input({ hostDevices: [{ path: '/dev/loop0', type: 'b', major: 7, minor: 0, mode: 0o660, uid: 0, gid: 6 }] }, pod(), c));
