@@ -11,7 +11,8 @@ export const MAX_MESSAGE_BYTES = 4096;
 export const FALLBACK_LINES = 80;
 export const FALLBACK_BYTES = 2048;
 
-function readTail(path: string, max: number): Buffer {
+/** At most `max` bytes from the start or the end of a file; empty if it cannot be opened. */
+function readBounded(path: string, max: number, from: 'head' | 'tail'): Buffer {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -20,30 +21,17 @@ function readTail(path: string, max: number): Buffer {
   }
   try {
     const size = fstatSync(fd).size;
-    const len = Math.min(size, max);
+    const len = from === 'tail' ? Math.min(size, max) : max;
     const buf = Buffer.alloc(len);
-    readSync(fd, buf, 0, len, size - len);
-    return buf;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readHead(path: string, max: number): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return Buffer.alloc(0);
-  }
-  try {
-    const buf = Buffer.alloc(max);
-    const n = readSync(fd, buf, 0, max, 0);
+    const n = readSync(fd, buf, 0, len, from === 'tail' ? size - len : 0);
     return buf.subarray(0, n);
   } finally {
     closeSync(fd);
   }
 }
+
+const readTail = (path: string, max: number) => readBounded(path, max, 'tail');
+const readHead = (path: string, max: number) => readBounded(path, max, 'head');
 
 /** Message text from CRI-format log lines ("<time> <stream> <P|F> <text>"): partial lines joined. */
 export function criLogText(raw: string): string {
