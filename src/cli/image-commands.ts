@@ -1,13 +1,16 @@
 // Image verbs: pull, images, rmi, image import|mount|unmount|prune|inspect.
 import type { Command } from 'commander';
 import path from 'node:path';
-import { loadRegistriesConfig, ImageService } from '../image/service.js';
+import type { ImageService } from '../image/service.js';
 import { parseReference } from '../image/reference.js';
 import type { ImageRecord, PullProgress } from '../image/types.js';
 import type { GlobalsFn } from './globals.js';
 
-function service(globals: GlobalsFn, extra: { maxConcurrentDownloads?: number } = {}): ImageService {
+// The image service (and undici with it) is loaded only when an image verb
+// runs: every other verb, `nodelet run` first, starts without it.
+async function service(globals: GlobalsFn, extra: { maxConcurrentDownloads?: number } = {}): Promise<ImageService> {
   const g = globals();
+  const { ImageService, loadRegistriesConfig } = await import('../image/service.js');
   const cfgFile = process.env.NODELET_REGISTRIES_CONFIG ?? '/etc/nodelet/registries.json';
   return new ImageService({ root: g.root, config: loadRegistriesConfig(cfgFile), ...extra });
 }
@@ -109,7 +112,7 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .option('--max-concurrent-downloads <n>', 'layers downloaded in parallel', '3')
     .option('-q, --quiet', 'print only the image ID')
     .action(async (ref: string, o: { platform?: string; creds?: string; authfile?: string; tlsVerify: string; quiet?: boolean; maxConcurrentDownloads: string }) => {
-      const svc = service(globals, { maxConcurrentDownloads: Number(o.maxConcurrentDownloads) || 3 });
+      const svc = await service(globals, { maxConcurrentDownloads: Number(o.maxConcurrentDownloads) || 3 });
       const img = await svc.pull(ref, {
         ...(o.platform ? { platform: o.platform } : {}),
         ...(o.creds ? { creds: o.creds } : {}),
@@ -126,7 +129,7 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .option('-o, --output <format>', 'table or json', 'table')
     .option('-q, --quiet', 'print only image IDs')
     .action(async (o: { output: string; quiet?: boolean }) => {
-      const images = (await service(globals).list()).sort((a, b) => (b.pulledAt ?? '').localeCompare(a.pulledAt ?? ''));
+      const images = (await (await service(globals)).list()).sort((a, b) => (b.pulledAt ?? '').localeCompare(a.pulledAt ?? ''));
       if (o.quiet) process.stdout.write(images.map((i) => short(i.id) + '\n').join(''));
       else if (o.output === 'json') process.stdout.write(JSON.stringify(images, null, 2) + '\n');
       else process.stdout.write(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(images)));
@@ -137,7 +140,7 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .description('remove images (untag; the image goes with its last name)')
     .argument('<refs...>')
     .action(async (refs: string[]) => {
-      const svc = service(globals);
+      const svc = await service(globals);
       let failed = false;
       for (const r of refs) {
         try {
@@ -160,7 +163,7 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .argument('[ref]', 'name for the imported image')
     .option('--platform <os/arch[/variant]>')
     .action(async (p: string, ref: string | undefined, o: { platform?: string }) => {
-      const imgs = await service(globals).import(path.resolve(p), ref, o.platform ? { platform: o.platform } : {});
+      const imgs = await (await service(globals)).import(path.resolve(p), ref, o.platform ? { platform: o.platform } : {});
       for (const i of imgs) process.stdout.write(`${i.id}\n`);
     });
   image
@@ -169,7 +172,7 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .argument('<ref>')
     .argument('<dir>')
     .action(async (ref: string, dir: string) => {
-      process.stdout.write((await service(globals).mountImage(ref, path.resolve(dir))) + '\n');
+      process.stdout.write((await (await service(globals)).mountImage(ref, path.resolve(dir))) + '\n');
     });
   image
     .command('unmount')
@@ -177,13 +180,13 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .description('unmount an image mounted with image mount')
     .argument('<dir>')
     .action(async (dir: string) => {
-      await service(globals).unmountImage(path.resolve(dir));
+      await (await service(globals)).unmountImage(path.resolve(dir));
     });
   image
     .command('prune')
     .description('remove blobs and layers no image or container uses')
     .action(async () => {
-      const r = await service(globals).prune();
+      const r = await (await service(globals)).prune();
       process.stdout.write(`Deleted ${r.blobs.length} blobs, ${r.chains.length} layer chains, ${humanSize(r.bytes)} of blobs\n`);
     });
   image
@@ -191,7 +194,7 @@ export function registerImageCommands(program: Command, globals: GlobalsFn): voi
     .description('show an image record as JSON')
     .argument('<ref>')
     .action(async (ref: string) => {
-      const img = await service(globals).getImage(ref);
+      const img = await (await service(globals)).getImage(ref);
       if (!img) {
         const { notFound } = await import('../errors.js');
         throw notFound('ERR_IMAGE_NOT_FOUND', `image "${ref}" not found: see nodelet images`);
