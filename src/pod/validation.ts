@@ -586,6 +586,7 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
         errs.push(invalid(`spec.securityContext.sysctls[${i}].name`, sc.name, "must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"));
     });
   }
+  if (psc?.sysctls?.length) warnings.push('spec.securityContext.sysctls: not applied by nodelet yet; the pod runs with the kernel defaults of its namespaces');
   if (s.imagePullSecrets?.length) warnings.push('spec.imagePullSecrets: not used by nodelet; configure registry credentials with an auth file');
   return { errors: errs, warnings };
 }

@@ -146,6 +146,12 @@ describe('validatePod', () => {
     expect(r.errors).toEqual([]);
     expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^spec.affinity: /), expect.stringMatching(/^spec.tolerations: /)]));
   });
+  it('warns that pod sysctls are accepted but not applied', () => {
+    const p = applyDefaults(pod({ securityContext: { sysctls: [{ name: 'net.core.somaxconn', value: '1024' }] } }));
+    const r = validatePodFull(p);
+    expect(r.errors).toEqual([]);
+    expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^spec.securityContext.sysctls: not applied/)]));
+  });
   it('checks references only when objects are given', () => {
     const p = applyDefaults(pod({ volumes: [{ name: 'c', configMap: { name: 'cfg' } }] }));
     expect(validatePod(p)).toEqual([]);
