@@ -4,8 +4,6 @@
 // success/failure thresholds, hold after a liveness/startup failure).
 
 import http from 'node:http';
-import https from 'node:https';
-import http2 from 'node:http2';
 import net from 'node:net';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { HTTPGetAction, Probe } from './api-types.js';
@@ -91,7 +89,9 @@ export async function httpProbe(h: HTTPGetAction, timeoutMs: number, ctx: ProbeC
   for (let hop = 0; ; hop++) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) return { result: 'failure', output: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)` };
-    const res = await httpGet(url, headers, remaining);
+    // node:https (TLS) is loaded only for HTTPS probes: it costs ~10 ms of startup otherwise
+    const mod = url.protocol === 'https:' ? await import('node:https') : http;
+    const res = await httpGet(mod, url, headers, remaining);
     const { status, location } = res;
     if (status >= 300 && status < 400 && location) {
       const next = new URL(location, url);
@@ -108,9 +108,8 @@ export async function httpProbe(h: HTTPGetAction, timeoutMs: number, ctx: ProbeC
   }
 }
 
-function httpGet(url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; location?: string; body: string }> {
+function httpGet(mod: Pick<typeof http, 'request'>, url: URL, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; location?: string; body: string }> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
     const hostHeader = Object.entries(headers).find(([k]) => k.toLowerCase() === 'host')?.[1];
     const req = mod.request(
       url,
@@ -223,7 +222,8 @@ export function decodeHealthResponse(buf: Buffer): number {
   return status;
 }
 
-export function grpcProbe(host: string, port: number, service: string, timeoutMs: number): Promise<ProbeOutcome> {
+export async function grpcProbe(host: string, port: number, service: string, timeoutMs: number): Promise<ProbeOutcome> {
+  const http2 = await import('node:http2'); // loaded on first use (~10 ms)
   return new Promise((resolve) => {
     const target = `${host}:${port}`;
     let settled = false;
