@@ -9,7 +9,7 @@ export default defineConfig({
     include: ['test/cgroup-v2/**/*.test.ts', 'test/integration/runtime/pod.test.ts'],
     pool: 'forks',
     fileParallelism: false,
-    testTimeout: 300_000,
-    hookTimeout: 300_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
   },
 });
