@@ -4,6 +4,7 @@
 // sorted order), fixed mtimes unless given, no timestamps in gzip headers, so
 // the same input always yields the same digests.
 
+import { hostPlatform } from './registry/platform.js';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -67,14 +68,6 @@ export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 /** Default mtime of every entry: the epoch, so builds are reproducible. */
 const FIXED_MTIME = new Date(0);
 
-/** This host's platform in OCI terms (GOOS/GOARCH names). */
-export function hostPlatform(): { os: string; architecture: string; variant?: string } {
-  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-  const architecture = arch[process.arch] ?? process.arch;
-  if (architecture === 'arm64') return { os: 'linux', architecture, variant: 'v8' };
-  if (architecture === 'arm') return { os: 'linux', architecture, variant: 'v7' };
-  return { os: 'linux', architecture };
-}
 
 /**
  * Writes (or adds to) an OCI image layout at `dir`. With `refName`, an

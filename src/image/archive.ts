@@ -19,9 +19,11 @@ import { createGunzip } from 'node:zlib';
 import { invalidArgument, notFound, NodeletError } from '../errors.js';
 import { indexTar, normalizeMemberName, resolveMember, type TarMember } from './archive-tar.js';
 import { MT, REF_NAME_ANNOTATION } from './archive-write.js';
-import { hostPlatform as registryHostPlatform, matchPlatform, parsePlatform as parseRegistryPlatform } from './registry/platform.js';
+import { hostPlatform, matchPlatform, parsePlatform } from './registry/platform.js';
 
-export { writeOciLayout, hostPlatform, MT, REF_NAME_ANNOTATION } from './archive-write.js';
+export { writeOciLayout, MT, REF_NAME_ANNOTATION } from './archive-write.js';
+/** One platform grammar and host detection for pull, import and layouts (the registry client's). */
+export { hostPlatform, parsePlatform };
 export type { LayerEntry, LayerSource, WriteLayoutOptions } from './archive-write.js';
 
 export interface ArchiveImage {
@@ -50,11 +52,6 @@ export interface Platform {
 const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';
 const MAX_JSON = 16 << 20;
 const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-
-/** Parses "os/arch[/variant]" (the registry client's parser, so import and pull agree). */
-export function parsePlatform(s: string): Platform {
-  return parseRegistryPlatform(s);
-}
 
 /**
  * Picks the index entry for `want` with the registry client's ranking
@@ -199,7 +196,7 @@ function checkDigest(d: unknown, where: string, what: string): string {
  * host) is chosen.
  */
 export async function openImageArchive(p: string, opts: { platform?: string } = {}): Promise<OpenedArchive> {
-  const want = opts.platform ? parsePlatform(opts.platform) : registryHostPlatform();
+  const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   let st;
   try {
     st = await fs.stat(p);
