@@ -20,6 +20,7 @@ import { Backoff, backoffKey, type BackoffOptions } from '../pod/backoff.js';
 import { buildContainerConfig, buildSandboxConfig, podLogsDirFor } from '../pod/container-config.js';
 import { computeProbeState, httpProbe, probeDue, runProbe, type ProbeKind, type ProbeWorkerState } from '../pod/probe.js';
 import { computePodStatus, type ProbeState } from '../pod/status.js';
+import { SysctlAllowlist } from '../pod/sysctls.js';
 import type { VolumeManager } from '../pod/volumes.js';
 import { EventRecorder, type RecordedEvent } from './events.js';
 import { tailText } from './logs.js';
@@ -42,6 +43,8 @@ export interface NodeAgentDeps {
   /** Container log rotation (kubelet containerLogMaxSize / containerLogMaxFiles): default 10 MiB, 5 files. */
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** Admits pod sysctls (kubelet --allowed-unsafe-sysctls); default: the safe set only. */
+  sysctls?: SysctlAllowlist;
 }
 
 export interface PodView {
@@ -72,6 +75,8 @@ interface PodEntry {
   dirty: boolean;
   timer?: NodeJS.Timeout;
   terminal: boolean;
+  /** kubelet admission refused the pod (phase Failed, nothing created) */
+  rejected?: { reason: string; message: string };
   deleting?: { grace?: number; done: Promise<void>; resolve: () => void };
   gone: boolean;
   pullFailures: Map<string, number>;
@@ -137,17 +142,23 @@ export class NodeAgent extends EventEmitter {
   // ------------------------------------------------------------------ public
 
   /** Add or replace a pod (a changed spec with the same uid is not supported: delete and re-add). */
-  addPod(pod: Pod, objects: PodObjects = { configMaps: [], secrets: [] }): PodView {
+  addPod(pod: Pod, objects: PodObjects = { configMaps: [], secrets: [] }, recovered?: { terminal: boolean; rejected?: PodEntry['rejected'] }): PodView {
     const uid = pod.metadata.uid!;
     const existing = this.pods.get(uid);
     if (existing && !existing.gone) return this.view(existing);
+    // kubelet's admission (sysctls); a recovered pod keeps the verdict it had
+    const rejected = recovered ? recovered.rejected : (this.deps.sysctls ?? this.defaultSysctls).admit(pod);
     const e: PodEntry = {
-      pod, objects, version: 1, waiting: {}, termMessages: {}, probes: new Map(), syncing: false, dirty: false, terminal: false, gone: false,
-      pullFailures: new Map(), idle: [],
+      pod, objects, version: 1, waiting: {}, termMessages: {}, probes: new Map(), syncing: false, dirty: false, terminal: !!recovered?.terminal || !!rejected, gone: false,
+      pullFailures: new Map(), idle: [], ...(rejected ? { rejected } : {}),
     };
     this.pods.set(uid, e);
     this.persist(e);
-    e.status = computePodStatus(pod, [], {}, { now: new Date(), hostIPs: this.hostIPs });
+    e.status = this.podStatus(e, [], {}, { sandboxReady: false });
+    if (rejected && !recovered) {
+      this.recorder.record(pod, 'Warning', rejected.reason, rejected.message);
+      log.warn('pod rejected', { pod: `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`, reason: rejected.reason, message: rejected.message });
+    }
     this.emit('pod', { type: 'ADDED', pod: this.view(e) } satisfies AgentEvent);
     this.requestSync(e);
     return this.view(e);
@@ -233,10 +244,8 @@ export class NodeAgent extends EventEmitter {
       const file = path.join(dir, uid, 'pod.json');
       if (!fs.existsSync(file)) continue;
       try {
-        const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as { pod: Pod; objects: PodObjects; backoff?: Record<string, { backoffMs: number; lastUpdate: number }>; terminal?: boolean };
-        const v = this.addPod(rec.pod, rec.objects);
-        const e = this.pods.get(uid)!;
-        e.terminal = !!rec.terminal;
+        const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as { pod: Pod; objects: PodObjects; backoff?: Record<string, { backoffMs: number; lastUpdate: number }>; terminal?: boolean; rejected?: PodEntry['rejected'] };
+        const v = this.addPod(rec.pod, rec.objects, { terminal: !!rec.terminal, rejected: rec.rejected });
         const restored = Backoff.fromJSON(rec.backoff ?? {});
         for (const k of Object.keys(rec.backoff ?? {})) if (k.startsWith(uid + '/')) this.restoreBackoff(k, restored);
         if (rec.pod.metadata.deletionTimestamp) void this.deletePod(uid, rec.pod.metadata.deletionGracePeriodSeconds);
@@ -276,7 +285,7 @@ export class NodeAgent extends EventEmitter {
     const tmp = path.join(dir, `.pod.json.${process.pid}.tmp`);
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, JSON.stringify({ pod: e.pod, objects: e.objects, backoff, terminal: e.terminal }));
+      fs.writeSync(fd, JSON.stringify({ pod: e.pod, objects: e.objects, backoff, terminal: e.terminal, ...(e.rejected ? { rejected: e.rejected } : {}) }));
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -458,20 +467,29 @@ export class NodeAgent extends EventEmitter {
       probeStates[c.id] = { started, ready: started && (spec?.readinessProbe ? rd?.state?.result === 'success' : true) };
     }
     const ready = [...st.sandboxStatuses].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
-    const status = computePodStatus(e.pod, st.containers, probeStates, {
-      now: new Date(),
-      podIPs: ready?.ips ?? [],
-      hostIPs: this.hostIPs,
-      sandboxReady: ready?.state === 'ready',
-      waitingReasons: e.waiting,
-      terminationMessages: e.termMessages,
-      previous: e.status,
-      podIsTerminal: e.terminal,
-    });
+    const status = this.podStatus(e, st.containers, probeStates, { podIPs: ready?.ips ?? [], sandboxReady: ready?.state === 'ready' });
     if (JSON.stringify(status) !== JSON.stringify(e.status)) {
       e.status = status;
       this.bump(e);
     }
+  }
+
+  private readonly defaultSysctls = new SysctlAllowlist();
+
+  private podStatus(e: PodEntry, containers: RtStatus[], probeStates: Record<string, ProbeState>, o: { podIPs?: string[]; sandboxReady: boolean }): PodStatus {
+    const status = computePodStatus(e.pod, containers, probeStates, {
+      now: new Date(),
+      podIPs: o.podIPs ?? [],
+      hostIPs: this.hostIPs,
+      sandboxReady: o.sandboxReady,
+      waitingReasons: e.waiting,
+      terminationMessages: e.termMessages,
+      previous: e.status,
+      podIsTerminal: e.terminal,
+      ...(e.rejected ? { reason: e.rejected.reason, message: e.rejected.message } : {}),
+    });
+    // kubelet's rejectPod: Failed with the admission reason, no container ever created
+    return e.rejected ? { ...status, phase: 'Failed' } : status;
   }
 
   // ------------------------------------------------------------------ containers

@@ -11,6 +11,7 @@ import { NodeletRuntime } from '../runtime/runtime.js';
 import { VolumeManager } from '../pod/volumes.js';
 import type { BackoffOptions } from '../pod/backoff.js';
 import { NodeAgent } from './node-agent.js';
+import { SysctlAllowlist } from '../pod/sysctls.js';
 
 export interface AgentConfig {
   root: string;
@@ -25,6 +26,8 @@ export interface AgentConfig {
   resyncMs?: number;
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** kubelet --allowed-unsafe-sysctls: names or prefixes ending in * */
+  allowedUnsafeSysctls?: string[];
 }
 
 /** images/build/ of this checkout (dist/agent → ../../images/build; src/agent too). */
@@ -53,6 +56,7 @@ export async function importBuiltin(images: AgentImages, ref: string, dir = BUIL
 }
 
 export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent; runtime: NodeletRuntime; images: AgentImages; cgroups: Awaited<ReturnType<typeof createCgroupManager>>; close(): Promise<void> }> {
+  const sysctls = new SysctlAllowlist(cfg.allowedUnsafeSysctls ?? []); // refuse a bad pattern before creating anything
   fs.mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
   fs.mkdirSync(cfg.runRoot, { recursive: true, mode: 0o711 });
   const images = new AgentImages({ root: cfg.root, maxConcurrentDownloads: cfg.maxParallelPulls });
@@ -66,7 +70,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   });
   const runtime = await NodeletRuntime.open({ runRoot: path.join(cfg.runRoot, 'runtime'), root: cfg.root, images, cgroups, pinner: createNamespacePinner({}), network });
   const volumes = new VolumeManager({ root: cfg.root });
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles });
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls });
   return {
     agent, runtime, images, cgroups,
     async close() {

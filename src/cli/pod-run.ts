@@ -68,7 +68,7 @@ export async function runPods(o: RunOptions): Promise<number> {
       err(`pod/${pod.metadata.name} ${name}: ${v}`);
     }
     const ph = ev.pod.status?.phase;
-    if (ph && phases.get(pod.metadata.uid!)?.phase !== ph) err(`pod/${pod.metadata.name}: ${ph}`);
+    if (ph && phases.get(pod.metadata.uid!)?.phase !== ph) err(`pod/${pod.metadata.name}: ${ph}${ev.pod.status?.reason ? ` (${ev.pod.status.reason})` : ''}`);
     if (ev.pod.status) phases.set(pod.metadata.uid!, ev.pod.status);
     if ([...uids].every((u) => ['Succeeded', 'Failed'].includes(phases.get(u)?.phase ?? ''))) resolveAllDone();
   });

@@ -45,9 +45,20 @@ export function computeUnshareArgs(req: PinRequest, hostnameCmd: string[]): { fi
     files[k] = join(req.dir, k);
     args.push(`--${k}=${files[k]}`);
   }
-  args.push('--', ...(req.hostname !== undefined ? [...hostnameCmd, req.hostname] : ['true']));
+  const sysctls = Object.entries(req.sysctls ?? {});
+  if (sysctls.length > 0) {
+    // One shell inside the new namespaces writes /proc/sys: /proc/sys/net and the IPC
+    // sysctls show the namespaces of the writing task; kernel/hostname is the UTS one.
+    const pairs = [...(req.hostname !== undefined ? ['kernel/hostname', req.hostname] : []), ...sysctls.flat()];
+    args.push('--', '/bin/sh', '-c', SYSCTL_SCRIPT, 'nodelet-pin', ...pairs);
+  } else {
+    args.push('--', ...(req.hostname !== undefined ? [...hostnameCmd, req.hostname] : ['true']));
+  }
   return { files, args };
 }
+
+/** Writes each (path, value) pair of its arguments to /proc/sys/<path>; the first failure names the sysctl. */
+const SYSCTL_SCRIPT = 'while [ $# -gt 1 ]; do printf %s "$2" > "/proc/sys/$1" || { echo "cannot set sysctl $1 to $2" >&2; exit 1; }; shift 2; done';
 
 function findBin(candidates: string[]): string | undefined {
   return candidates.find((p) => existsSync(p));
@@ -113,6 +124,12 @@ class UnsharePinner implements NamespacePinner {
     if (req.hostname !== undefined) {
       if (!req.uts) throw invalidArgument('ERR_PIN_HOSTNAME_WITHOUT_UTS', `Cannot set hostname "${req.hostname}" without a new UTS namespace (uts: true)`);
       validateHostname(req.hostname);
+    }
+    for (const key of Object.keys(req.sysctls ?? {})) {
+      if (!/^[a-z0-9][-_a-z0-9.]*(\/[a-z0-9][-_a-z0-9.]*)+$/.test(key) || key.split('/').some((c) => c === '..' || c === '.'))
+        throw invalidArgument('ERR_SYSCTL_INVALID', `sysctl path "${key}" is not a path under /proc/sys`);
+      const needs = key.startsWith('net/') ? 'net' : 'ipc';
+      if (!req[needs]) throw invalidArgument('ERR_SYSCTL_NOT_NAMESPACED', `sysctl ${key} needs a new ${needs} namespace for the pod (it would change the host's)`);
     }
     if (!this.unshareBin) {
       throw failedPrecondition('ERR_UNSHARE_NOT_FOUND', 'util-linux "unshare" was not found in /usr/bin or /bin: install util-linux to pin pod namespaces');

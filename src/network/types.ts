@@ -17,6 +17,8 @@ export interface PinRequest {
   uts: boolean;
   /** Hostname to set inside the new UTS namespace. */
   hostname?: string;
+  /** Namespaced sysctls to write inside the new namespaces: path under /proc/sys (`net/core/somaxconn`) → value. */
+  sysctls?: Record<string, string>;
 }
 
 export interface NamespacePinner {

@@ -249,6 +249,7 @@ export function buildSandboxConfig(pod: Pod, opts: { hostResolvConf?: ResolvConf
     hostPID: pod.spec.hostPID ?? false,
     hostIPC: pod.spec.hostIPC ?? false,
     shareProcessNamespace: pod.spec.shareProcessNamespace ?? false,
+    ...(pod.spec.securityContext?.sysctls?.length ? { sysctls: Object.fromEntries(pod.spec.securityContext.sysctls.map((s) => [s.name, s.value])) } : {}),
     dns: computeDNS(pod, opts.hostResolvConf ?? readHostResolvConf()),
     hostAliases: (pod.spec.hostAliases ?? []).map((h) => ({ ip: h.ip, hostnames: h.hostnames ?? [] })),
     portMappings: portMappings(pod),

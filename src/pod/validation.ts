@@ -580,13 +580,15 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
     idRange('spec.securityContext.runAsGroup', psc.runAsGroup, errs);
     idRange('spec.securityContext.fsGroup', psc.fsGroup, errs);
     (psc.supplementalGroups ?? []).forEach((g, i) => idRange(`spec.securityContext.supplementalGroups[${i}]`, g, errs));
+    const seenSysctls = new Set<string>();
     (psc.sysctls ?? []).forEach((sc, i) => {
       if (!sc.name) errs.push(required(`spec.securityContext.sysctls[${i}].name`));
+      else if (seenSysctls.has(sc.name)) errs.push(duplicate(`spec.securityContext.sysctls[${i}].name`, sc.name));
       else if (!/^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$/.test(sc.name))
         errs.push(invalid(`spec.securityContext.sysctls[${i}].name`, sc.name, "must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"));
+      if (sc.name) seenSysctls.add(sc.name);
     });
   }
-  if (psc?.sysctls?.length) warnings.push('spec.securityContext.sysctls: not applied by nodelet yet; the pod runs with the kernel defaults of its namespaces');
   if (s.imagePullSecrets?.length) warnings.push('spec.imagePullSecrets: not used by nodelet; configure registry credentials with an auth file');
   return { errors: errs, warnings };
 }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { NodeletError, describeError, failedPrecondition, internal, invalidArgument, isNodeletError, notFound } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
 import { MS, mount, pidfdOpen, pidfdSendSignal } from '../sys/ffi.js';
+import { sysctlProcPath } from '../sys/sysctl.js';
 import type { ImageProvider } from '../image/types.js';
 import type { CgroupManager } from '../cgroups/types.js';
 import { oomScoreAdj } from '../cgroups/qos.js';
@@ -158,6 +159,7 @@ export class NodeletRuntime implements ContainerRuntime {
         sb.namespaces = await this.opts.pinner.pin({
           dir: path.join(dir, 'ns'), net: !config.hostNetwork, ipc: !config.hostIPC, uts: !config.hostNetwork,
           hostname: config.hostNetwork ? undefined : hostname,
+          sysctls: sysctlPaths(config.sysctls),
         });
         undo.push(() => this.opts.pinner.unpin(sb.namespaces));
       }
@@ -677,4 +679,10 @@ function listHostDevices(): PlanDevice[] {
 
 function listAll(d: string): string[] {
   try { return fs.readdirSync(d); } catch { return []; }
+}
+
+/** Sandbox sysctls keyed by their /proc/sys path, for the pinner. */
+function sysctlPaths(sysctls: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (!sysctls || Object.keys(sysctls).length === 0) return undefined;
+  return Object.fromEntries(Object.entries(sysctls).map(([k, v]) => [sysctlProcPath(k), v]));
 }

@@ -23,6 +23,8 @@ export interface PodSandboxConfig {
   hostPID: boolean;
   hostIPC: boolean;
   shareProcessNamespace: boolean;
+  /** Namespaced sysctls for the pod's net/IPC namespaces, name (dot or slash form) → value; admitted by the agent. */
+  sysctls?: Record<string, string>;
   dns?: { nameservers: string[]; searches: string[]; options: string[] };
   hostAliases: { ip: string; hostnames: string[] }[];
   portMappings: PortMapping[];

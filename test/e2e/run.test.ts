@@ -186,4 +186,36 @@ spec:
     expect(fs.existsSync(env.runRoot)).toBe(false);
     expect(fs.existsSync(env.root)).toBe(false);
   });
+  it('applies pod sysctls in the pod\'s namespaces; an unsafe one is rejected (SysctlForbidden) unless the node allows it', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'sysctl.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: tuned }
+spec:
+  restartPolicy: Never
+  securityContext:
+    sysctls:
+      - { name: net.ipv4.ip_local_port_range, value: "20000 20100" }
+      - { name: net.core.somaxconn, value: "777" }
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "echo range $(cat /proc/sys/net/ipv4/ip_local_port_range); echo somaxconn $(cat /proc/sys/net/core/somaxconn)"]
+`);
+    const refused = await run(runArgs(env, f));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('SysctlForbidden: Pod was rejected: forbidden sysctl: "net.core.somaxconn" not allowlisted');
+    expect(refused.stderr).toMatch(/pod\/tuned: Failed \(SysctlForbidden\)/);
+    expect(leftovers(env).join('\n')).toBe('');
+
+    const hostRange = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    const ok = await run([...env.globals, 'run', ...env.nodeFlags, '--allowed-unsafe-sysctls', 'net.core.*', f]);
+    expect(ok.stderr).toMatch(/pod\/tuned: Succeeded/);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/\[c\] range 20000\s+20100/);
+    expect(ok.stdout).toContain('[c] somaxconn 777');
+    expect(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).toBe(hostRange);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
 });

@@ -55,6 +55,31 @@ describe('NamespacePinner', () => {
     await pinner.unpin(ns); // idempotent
   });
 
+  it('writes namespaced sysctls inside the new namespaces only; a bad one fails and leaves nothing pinned', async () => {
+    const pod = join(dir, 'pod-sysctl');
+    const hostRange = execFileSync('cat', ['/proc/sys/net/ipv4/ip_local_port_range'], { encoding: 'utf8' }).trim();
+    const ns = await pinner.pin({
+      dir: pod, net: true, ipc: true, uts: true, hostname: 'tuned',
+      sysctls: { 'net/ipv4/ip_local_port_range': '20000 20100', 'kernel/shm_rmid_forced': '1', 'net/core/somaxconn': '777' },
+    });
+    pinned.push(ns);
+    const inNs = (f: string) => nsenter([`--net=${ns.net}`, `--ipc=${ns.ipc}`, 'cat', `/proc/sys/${f}`]).replace(/\s+/g, ' ');
+    expect(inNs('net/ipv4/ip_local_port_range')).toBe('20000 20100');
+    expect(inNs('kernel/shm_rmid_forced')).toBe('1');
+    expect(inNs('net/core/somaxconn')).toBe('777');
+    expect(nsenter([`--uts=${ns.uts}`, 'hostname'])).toBe('tuned');
+    expect(execFileSync('cat', ['/proc/sys/net/ipv4/ip_local_port_range'], { encoding: 'utf8' }).trim()).toBe(hostRange);
+
+    const bad = join(dir, 'pod-sysctl-bad');
+    const err = await pinner.pin({ dir: bad, net: true, ipc: false, uts: false, sysctls: { 'net/core/no_such_sysctl': '1' } }).catch((e: unknown) => e);
+    expect((err as NodeletError).code).toBe('ERR_NAMESPACE_PIN_FAILED');
+    expect((err as Error).message).toContain('cannot set sysctl net/core/no_such_sysctl to 1');
+    expect(mountsUnder(bad)).toEqual([]);
+    expect(existsSync(join(bad, 'net'))).toBe(false);
+    const notNs = await pinner.pin({ dir: bad, net: false, ipc: true, uts: false, sysctls: { 'net/core/somaxconn': '1' } }).catch((e: unknown) => e);
+    expect((notNs as NodeletError).code).toBe('ERR_SYSCTL_NOT_NAMESPACED');
+  });
+
   it('pins only what is asked', async () => {
     const ns = await pinner.pin({ dir: join(dir, 'pod-b'), net: true, ipc: false, uts: false });
     pinned.push(ns);

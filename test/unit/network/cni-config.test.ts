@@ -207,6 +207,12 @@ describe('namespace pin plan', () => {
     });
   });
 
+  it('with sysctls, one shell inside the namespaces writes the hostname and each /proc/sys file', () => {
+    const { args } = computeUnshareArgs({ dir: '/run/p', net: true, ipc: true, uts: true, hostname: 'web', sysctls: { 'net/core/somaxconn': '1024', 'kernel/shm_rmid_forced': '1' } }, ['/usr/bin/hostname']);
+    expect(args.slice(0, 5)).toEqual(['--net=/run/p/net', '--ipc=/run/p/ipc', '--uts=/run/p/uts', '--', '/bin/sh']);
+    expect(args.slice(7)).toEqual(['nodelet-pin', 'kernel/hostname', 'web', 'net/core/somaxconn', '1024', 'kernel/shm_rmid_forced', '1']);
+  });
+
   it('validates hostnames', () => {
     expect(() => validateHostname('web-0.example')).not.toThrow();
     for (const bad of ['', '-a', 'a_b', 'a'.repeat(65), 'x y']) expect(() => validateHostname(bad), bad).toThrow(/Invalid pod hostname/);

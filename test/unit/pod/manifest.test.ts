@@ -146,11 +146,12 @@ describe('validatePod', () => {
     expect(r.errors).toEqual([]);
     expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^spec.affinity: /), expect.stringMatching(/^spec.tolerations: /)]));
   });
-  it('warns that pod sysctls are accepted but not applied', () => {
-    const p = applyDefaults(pod({ securityContext: { sysctls: [{ name: 'net.core.somaxconn', value: '1024' }] } }));
-    const r = validatePodFull(p);
-    expect(r.errors).toEqual([]);
-    expect(r.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^spec.securityContext.sysctls: not applied/)]));
+  it('accepts pod sysctls without a warning and refuses a duplicate name', () => {
+    const ok = validatePodFull(applyDefaults(pod({ securityContext: { sysctls: [{ name: 'net.core.somaxconn', value: '1024' }] } })));
+    expect(ok.errors).toEqual([]);
+    expect(ok.warnings.filter((w) => w.includes('sysctls'))).toEqual([]);
+    const dup = validatePodFull(applyDefaults(pod({ securityContext: { sysctls: [{ name: 'kernel.shm_rmid_forced', value: '1' }, { name: 'kernel.shm_rmid_forced', value: '0' }] } })));
+    expect(dup.errors).toEqual([expect.objectContaining({ field: 'spec.securityContext.sysctls[1].name', type: 'Duplicate' })]);
   });
   it('checks references only when objects are given', () => {
     const p = applyDefaults(pod({ volumes: [{ name: 'c', configMap: { name: 'cfg' } }] }));
