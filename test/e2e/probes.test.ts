@@ -1,6 +1,6 @@
 // Probe timing, restart policies, sidecars and lifecycle hooks through the
 // daemon (short periods; back-off 0.5 s doubling to 4 s via the test flags).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BUSYBOX, makeEnv, run, sleep, type Env } from './helpers.js';
 import { api, cstatus, startDaemon, waitPod, type DaemonHandle } from './daemon-helpers.js';
 
@@ -180,13 +180,18 @@ spec:
       livenessProbe: { exec: { command: ["true"] }, periodSeconds: 7 }
 `);
     await waitPod(daemon.socket, 'crashy', (x) => cstatus(x, 'c')?.state?.waiting?.reason === 'CrashLoopBackOff');
-    const d = await run([...env.globals, 'describe', 'pod', 'crashy', '--socket', daemon.socket]);
-    expect(d.code).toBe(0);
-    expect(d.stdout).toMatch(/State:\s+Waiting\n\s+Reason:\s+CrashLoopBackOff/);
-    expect(d.stdout).toMatch(/Last State:\s+Terminated\n\s+Reason:\s+Error\n\s+Exit Code:\s+3 \(the process exited with an error\)/);
-    expect(d.stdout).toMatch(/Liveness:\s+exec \[true\] delay=0s timeout=1s period=7s #success=1 #failure=3/);
-    expect(d.stdout).toMatch(/Last Log Lines:\n\s+loading config\n\s+config is broken/);
-    expect(d.stdout).toMatch(/Warning\s+BackOff/);
+    // The container flips between back-off and a short run (back-off 0.5–4 s here): a state seen through a
+    // fresh CLI process is retried until one observation lands inside a back-off window.
+    const settle = { timeout: 30_000, interval: 100 };
+    await vi.waitFor(async () => {
+      const d = await run([...env.globals, 'describe', 'pod', 'crashy', '--socket', daemon.socket]);
+      expect(d.code).toBe(0);
+      expect(d.stdout).toMatch(/State:\s+Waiting\n\s+Reason:\s+CrashLoopBackOff/);
+      expect(d.stdout).toMatch(/Last State:\s+Terminated\n\s+Reason:\s+Error\n\s+Exit Code:\s+3 \(the process exited with an error\)/);
+      expect(d.stdout).toMatch(/Liveness:\s+exec \[true\] delay=0s timeout=1s period=7s #success=1 #failure=3/);
+      expect(d.stdout).toMatch(/Last Log Lines:\n\s+loading config\n\s+config is broken/);
+      expect(d.stdout).toMatch(/Warning\s+BackOff/);
+    }, settle);
     const prev = await run([...env.globals, 'logs', 'crashy', '-p', '--socket', daemon.socket]);
     expect(prev.stdout).toBe('loading config\nconfig is broken\n');
     // -p: the current container may be a fresh attempt that has not written yet when the back-off ends mid-test;
@@ -196,8 +201,10 @@ spec:
     const nope = await run([...env.globals, 'logs', 'crashy', '-c', 'nope', '--socket', daemon.socket]);
     expect(nope.code).not.toBe(0);
     expect(nope.stderr).toContain('container nope is not valid for pod crashy');
-    const g = await run([...env.globals, 'get', 'pods', 'crashy', '--socket', daemon.socket]);
-    expect(g.stdout).toMatch(/crashy\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)/);
+    await vi.waitFor(async () => {
+      const g = await run([...env.globals, 'get', 'pods', 'crashy', '--socket', daemon.socket]);
+      expect(g.stdout).toMatch(/crashy\s+0\/1\s+CrashLoopBackOff\s+\d+ \(\d+s ago\)/);
+    }, settle);
   });
 });
 
