@@ -12,7 +12,8 @@ const opt = (name, def) => {
 };
 const ROUNDS = Number(opt('--rounds', '7'));
 const SIZES = opt('--sizes', '50,100,250').split(',').map(Number);
-const CLI = path.resolve('dist/cli/main.js');
+// what the `nodelet` command runs (package.json "bin"): the esbuild bundle, not the tsc output
+const CLI = path.resolve('dist/bundle/nodelet.cjs');
 const LAYOUT = path.resolve('images/build/busybox');
 const IMAGE = 'localhost/nodelet/busybox:v1';
 const rand = randomBytes(3).toString('hex');
@@ -172,6 +173,8 @@ try {
 } finally {
   for (const f of ['/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup/pids', '/sys/fs/cgroup/freezer'])
     for (const sub of ['besteffort', 'burstable', '']) try { fs.rmdirSync(path.join(f, CG, sub)); } catch { /* busy or gone */ }
-  spawnSync('umount', ['-R', path.join(WORK, 'podman')], { stdio: 'ignore' });
+  // podman leaves its overlay and shm mounts under WORK (WORK/podman itself is no mount point)
+  const mounts = spawnSync('findmnt', ['-rn', '-o', 'TARGET']).stdout.toString().split('\n').filter((t) => t.startsWith(`${WORK}/`));
+  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   fs.rmSync(WORK, { recursive: true, force: true });
 }

@@ -33,4 +33,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// not a top-level await: the bundle (scripts/bundle.mjs) is CommonJS
+void main();

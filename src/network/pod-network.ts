@@ -290,8 +290,13 @@ class CniPodNetwork implements PodNetwork {
     let loopbackResult: unknown;
     let result: unknown;
     try {
-      loopbackResult = await addNetworkList(this.exec, lo, loRt);
-      result = await addNetworkList(this.exec, config, rt);
+      // lo and eth0 are independent: both ADDs run at once (go-cni's Setup does the same). Both
+      // are awaited before a failure is handled, so the rollback sees every result there is.
+      const [lr, r] = await Promise.allSettled([addNetworkList(this.exec, lo, loRt), addNetworkList(this.exec, config, rt)]);
+      if (lr.status === 'fulfilled') loopbackResult = lr.value;
+      if (r.status === 'fulfilled') result = r.value;
+      if (lr.status === 'rejected') throw lr.reason;
+      if (r.status === 'rejected') throw r.reason;
       const parsed = parseAddResult(result, IFNAME);
       if (parsed.ips.length === 0) {
         throw internal('ERR_CNI_NO_IP', `CNI network "${config.name}" (${file}) returned no IP address for sandbox ${req.sandboxId}`, { details: { result } });

@@ -2,6 +2,6 @@
 export { SnapshotStore, computeMounts, keyDirName, OVERLAY_MAX_STACK } from './store.js';
 export type { SnapshotDriver, ChainMeta, ActiveRecord } from './store.js';
 export { mountAll, unmountAll, computeMountPlan, compactOverlayData, mountsUnder } from './mount.js';
-export { unpackLayer } from './unpack.js';
+// unpackLayer: import it from './unpack.js' (it pulls in tar-stream and the decompressors; the run path must not load them)
 export type { UnpackMode, UnpackResult } from './unpack.js';
 export { cleanEntryPath, classifyWhiteout, compressionFromMediaType, sniffCompression, symlinkEscapes } from './paths.js';

@@ -23,7 +23,8 @@ import { NodeletError, alreadyExists, invalidArgument, notFound } from '../error
 import { getLogger } from '../log.js';
 import { mount, umount2, MNT } from '../sys/ffi.js';
 import { fsyncDir, processStartTime, readJson, withLock, writeFileAtomic } from './fsutil.js';
-import { unpackLayer } from './unpack.js';
+// unpack.ts (tar-stream: ~10-20 ms of module loading) is imported by applyLayer when it first
+// runs: running containers from layers already unpacked does not need it.
 
 const log = getLogger('snapshot');
 
@@ -289,6 +290,7 @@ export class SnapshotStore {
             fs.chmodSync(fsDir, st.mode & 0o7777);
           }
         }
+        const { unpackLayer } = await import('./unpack.js');
         src = await o.open();
         const t0 = Date.now();
         const lowers = driver === 'overlay' && o.parentChainId !== null ? this.lineage(o.parentChainId).map((m) => join(this.chainDir(m.chainId), 'fs')) : [];
