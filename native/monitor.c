@@ -1,4 +1,5 @@
-/* The monitor (conmon's role): CRI log lines with rotation, reaping, exit record. */
+/* The monitor (conmon's role): CRI log lines with rotation, reaping, exit record,
+ * and the exec socket (exec.c): a helper forked per connection, never waited on. */
 #include "shim.h"
 
 #include <errno.h>
@@ -111,7 +112,7 @@ static void drain(struct stream *s) {
   s->fd = -1;
 }
 
-/* Reap every child (the container and re-parented orphans); note the container's status. */
+/* Reap every child (the container, exec helpers, re-parented orphans); note the container's status. */
 static void reap(int sig_fd, pid_t pid, int *exited, int *status) {
   struct signalfd_siginfo si;
   int st;
@@ -121,8 +122,19 @@ static void reap(int sig_fd, pid_t pid, int *exited, int *status) {
     if (w == pid) {
       *exited = 1;
       *status = st;
+    } else {
+      exec_server_reaped(w);
     }
   }
+}
+
+static int helper_closes[3] = {-1, -1, -1};
+
+/* In a freshly forked exec helper: drop the monitor's own fds (log, container pipes, signalfd). */
+static void close_monitor_fds(void) {
+  for (int i = 0; i < 3; i++)
+    if (helper_closes[i] >= 0) close(helper_closes[i]);
+  if (lg.fd >= 0) close(lg.fd);
 }
 
 int write_state(const struct nl_monitor *m, int exited, int status, int oom_killed, const char *finished_at) {
@@ -161,16 +173,22 @@ int monitor_run(struct nl_monitor *m) {
   out_s.fd = m->out_fd;
   err_s.fd = m->err_fd;
   for (;;) {
-    struct pollfd fds[3] = {{out_s.fd, POLLIN, 0}, {err_s.fd, POLLIN, 0}, {m->sig_fd, POLLIN, 0}};
+    helper_closes[0] = out_s.fd;
+    helper_closes[1] = err_s.fd;
+    helper_closes[2] = m->sig_fd;
+    struct pollfd fds[4] = {{out_s.fd, POLLIN, 0}, {err_s.fd, POLLIN, 0}, {m->sig_fd, POLLIN, 0}, {m->exec.listen_fd, POLLIN, 0}};
     if (exited && out_s.fd < 0 && err_s.fd < 0) break;
-    int r = poll(fds, 3, exited ? DRAIN_MS : -1);
+    int r = poll(fds, 4, exited ? DRAIN_MS : -1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
     if (r == 0) break; /* exited and idle: someone else holds the pipe (shared pid ns) */
     if (fds[2].revents) reap(m->sig_fd, m->pid, &exited, &status);
+    if (exited && m->exec.dir_fd >= 0) exec_server_close(&m->exec); /* no new execs; running ones end */
+    else if (fds[3].revents) exec_server_accept(&m->exec, m->pid, close_monitor_fds);
     if (fds[0].revents) drain(&out_s);
     if (fds[1].revents) drain(&err_s);
   }
+  exec_server_close(&m->exec);
   if (out_s.fd >= 0 && out_s.len) emit(&out_s, 'P', out_s.buf, out_s.len, "", 0);
   if (err_s.fd >= 0 && err_s.len) emit(&err_s, 'P', err_s.buf, err_s.len, "", 0);
   record_exit(m, status);

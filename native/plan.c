@@ -1,5 +1,6 @@
-/* Reading and validating the plan (or exec request) sent on fd 3. Bounded:
- * the message, the record count and every list have fixed maximums. */
+/* Reading and validating the plan (fd 3) or an exec request (a REQUEST frame on
+ * the exec socket). Bounded: the message, the record count and every list have
+ * fixed maximums. */
 #include "shim.h"
 
 #include <errno.h>
@@ -10,7 +11,7 @@
 
 static char msg[NL_MAX_MESSAGE_BYTES + 1];
 /* Payloads are copied here NUL-terminated; each copy is at most its record. */
-static char arena[NL_MAX_MESSAGE_BYTES + NL_MAX_RECORDS];
+static char arena[PLAN_ARENA_BYTES(NL_MAX_MESSAGE_BYTES)];
 
 static int read_message(int fd, size_t *len) {
   size_t n = 0;
@@ -121,6 +122,26 @@ static int apply_device(struct nl_plan *p, char **f) {
   return 0;
 }
 
+/* Hex in the arena -> bytes, in place (the output never overtakes the input). */
+static int parse_seccomp(struct nl_plan *p, char *hex) {
+  size_t n = strlen(hex);
+  unsigned char *out = (unsigned char *)hex;
+  if (n == 0 || n % 16 != 0) return fail_errno("plan", EINVAL, "seccomp: %zu hex digits is not a whole number of instructions", n);
+  for (size_t i = 0; i < n; i += 2) {
+    int v = 0;
+    for (int j = 0; j < 2; j++) {
+      char c = hex[i + j];
+      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (d < 0) return fail_errno("plan", EINVAL, "seccomp: invalid hex digit at %zu", i + j);
+      v = v * 16 + d;
+    }
+    out[i / 2] = (unsigned char)v;
+  }
+  p->seccomp = out;
+  p->seccomp_len = n / 2;
+  return 0;
+}
+
 static int apply_ns(struct nl_plan *p, char **f) {
   ADD(p->ns, p->n_ns, NL_MAX_NAMESPACES, "namespaces");
   int flag = ns_flag(f[0]);
@@ -193,6 +214,11 @@ static int apply_record(struct nl_plan *p, int tag, char **f) {
   case NL_TAG_TTY: NUM("tty", f[0], 0, 1); p->tty = (int)out; return 0;
   case NL_TAG_STDIN: NUM("stdin", f[0], 0, 1); p->stdin_open = (int)out; return 0;
   case NL_TAG_EXEC_PID: NUM("pid", f[0], 1, 0x3fffffff); p->exec_pid = (pid_t)out; return 0;
+  case NL_TAG_SECCOMP: return parse_seccomp(p, f[0]);
+  case NL_TAG_WINSIZE:
+    NUM("winsize cols", f[0], 0, 0xffff); p->ws_cols = (unsigned short)out;
+    NUM("winsize rows", f[1], 0, 0xffff); p->ws_rows = (unsigned short)out;
+    return 0;
   default: return fail_errno("plan", EINVAL, "unknown record tag %d", tag);
   }
 }
@@ -226,9 +252,17 @@ static int check_complete(const struct nl_plan *p, enum nl_mode mode) {
 }
 
 int plan_read(int fd, struct nl_plan *p, enum nl_mode mode) {
-  size_t len = 0, off = 0, used = 0;
-  int records = 0;
+  size_t len = 0;
   if (read_message(fd, &len) < 0) return -1;
+  return plan_parse(msg, len, arena, p, mode);
+}
+
+/* Parse `len` bytes of records; strings are copied NUL-terminated into `arena`
+ * (PLAN_ARENA_BYTES(len) bytes) and the plan points into it. */
+int plan_parse(const char *msg, size_t len, char *arena, struct nl_plan *p, enum nl_mode mode) {
+  size_t off = 0, used = 0;
+  int records = 0;
+  if (len > NL_MAX_MESSAGE_BYTES) return fail_errno("plan", E2BIG, "plan larger than %d bytes", NL_MAX_MESSAGE_BYTES);
   p->umask = 022;
   while (off < len) {
     uint32_t hdr[2];

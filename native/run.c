@@ -199,17 +199,22 @@ static void redirect_stdio(void) {
 
 /* The detached shim: create, report {pid} on fd 4, close it, monitor. */
 static int shim_main(void) {
-  struct nl_monitor m = {.plan = &plan, .shim_pid = getpid(), .out_fd = -1, .err_fd = -1};
+  struct nl_monitor m = {.plan = &plan, .shim_pid = getpid(), .out_fd = -1, .err_fd = -1, .exec = {-1, -1, -1, -1}};
   char num[16], pidbuf[16];
   snprintf(num, sizeof num, "%d", (int)m.shim_pid);
   send_record(STATUS_FD, NL_TAG_ST_SHIM_PID, 1, num);
   m.shim_start = proc_start_time(m.shim_pid);
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return fail("shim", "PR_SET_CHILD_SUBREAPER");
   if ((m.sig_fd = setup_signals()) < 0) return -1;
-  if (create_container(&m) < 0) return -1;
+  if (exec_server_open(&m.exec, plan.state_dir) < 0) return -1; /* listening before anyone learns the pid */
+  if (create_container(&m) < 0) {
+    exec_server_close(&m.exec);
+    return -1;
+  }
   if (write_state(&m, 0, 0, 0, NULL) < 0) {
     fail("state", "write %s/state.json", plan.state_dir);
     abort_child(m.pid);
+    exec_server_close(&m.exec);
     return -1;
   }
   snprintf(pidbuf, sizeof pidbuf, "%d", (int)m.pid);

@@ -86,13 +86,18 @@ struct nl_plan {
   const char *argv[NL_MAX_ARGV + 1];
   int n_argv;
   int tty, stdin_open;
+  unsigned short ws_cols, ws_rows;
   pid_t exec_pid;
+  const unsigned char *seccomp; /* sock_filter[] (decoded in place), NULL = none */
+  size_t seccomp_len;
 };
 
 enum nl_mode { NL_MODE_RUN, NL_MODE_EXEC };
 
 /* plan.c */
+#define PLAN_ARENA_BYTES(len) ((len) + NL_MAX_RECORDS)
 int plan_read(int fd, struct nl_plan *p, enum nl_mode mode);
+int plan_parse(const char *msg, size_t len, char *arena, struct nl_plan *p, enum nl_mode mode);
 
 /* util.c */
 int send_record(int fd, int tag, int nfields, ...);
@@ -105,6 +110,7 @@ const char *signal_name(int sig);
 size_t json_str(char *out, size_t size, const char *s);
 unsigned long long proc_start_time(pid_t pid);
 long long read_oom_kills(const char *path);
+int cgroup_tasks_file(const char *procs, char *out, size_t size);
 int cgroup_self_placeable(const struct nl_plan *p);
 int cgroup_place_self(const struct nl_plan *p);
 
@@ -116,15 +122,39 @@ struct child_fds {
 };
 void container_child(const struct nl_plan *p, const struct child_fds *f) __attribute__((noreturn));
 int apply_identity(const struct nl_plan *p);
+/* seccomp.c: install a sock_filter[] of len bytes */
+int seccomp_install(const unsigned char *prog, size_t len);
 int mark_fds_cloexec(void);
 int exec_plan(const struct nl_plan *p);
 void reset_signals(void);
+
+/* exec.c: the exec socket <stateDir>/exec.sock; one forked helper per connection. */
+struct exec_server {
+  int listen_fd, dir_fd; /* -1 when not listening */
+  int alive_r, alive_w;  /* helpers poll alive_r: HUP = the container exited (or the monitor died) */
+};
+int exec_server_open(struct exec_server *s, const char *state_dir);
+/* Accept pending connections and fork a helper for each; close_fds runs in each helper first. */
+void exec_server_accept(struct exec_server *s, pid_t container_pid, void (*close_fds)(void));
+/* Stop accepting, unlink the socket, signal the helpers (they kill their execs). */
+void exec_server_close(struct exec_server *s);
+/* A reaped child: forget it if it was a helper. */
+void exec_server_reaped(pid_t pid);
+
+/* relay.c: a helper's frame relay between the connection and the process. */
+struct relay_fds {
+  int conn, in_fd, out_fd, err_fd, alive_fd, tty;
+};
+int relay_run(const struct relay_fds *f, pid_t pid) __attribute__((noreturn));
+int frame_write(int fd, int type, const void *payload, size_t len);
+size_t frame_fields(char *buf, size_t size, int n, ...);
 
 /* monitor.c */
 struct nl_monitor {
   const struct nl_plan *plan;
   pid_t pid, shim_pid;
   int out_fd, err_fd, sig_fd;
+  struct exec_server exec;
   char started_at[40];
   unsigned long long shim_start;
   long long oom_before;
@@ -132,8 +162,7 @@ struct nl_monitor {
 int monitor_run(struct nl_monitor *m);
 int write_state(const struct nl_monitor *m, int exited, int status, int oom_killed, const char *finished_at);
 
-/* run.c, exec.c */
+/* run.c */
 int cmd_run(void);
-int cmd_exec(void);
 
 #endif

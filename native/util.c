@@ -191,7 +191,7 @@ long long read_oom_kills(const char *path) {
 }
 
 /* The v1 `tasks` file beside a `.../cgroup.procs` entry; -1 if there is none (cgroup v2). */
-static int tasks_file(const char *procs, char *out, size_t size) {
+int cgroup_tasks_file(const char *procs, char *out, size_t size) {
   const char *slash = strrchr(procs, '/');
   if (!slash || strcmp(slash, "/cgroup.procs") != 0) return -1;
   if (snprintf(out, size, "%.*s/tasks", (int)(slash - procs), procs) >= (int)size) return -1;
@@ -202,7 +202,7 @@ static int tasks_file(const char *procs, char *out, size_t size) {
 int cgroup_self_placeable(const struct nl_plan *p) {
   char path[PATH_MAX];
   for (int i = 0; i < p->n_cgroup_procs; i++)
-    if (tasks_file(p->cgroup_procs[i], path, sizeof path) < 0) return 0;
+    if (cgroup_tasks_file(p->cgroup_procs[i], path, sizeof path) < 0) return 0;
   return p->n_cgroup_procs > 0;
 }
 
@@ -213,7 +213,7 @@ int cgroup_self_placeable(const struct nl_plan *p) {
 int cgroup_place_self(const struct nl_plan *p) {
   char path[PATH_MAX];
   for (int i = 0; i < p->n_cgroup_procs; i++) {
-    if (tasks_file(p->cgroup_procs[i], path, sizeof path) < 0 || write_file(path, "0") < 0)
+    if (cgroup_tasks_file(p->cgroup_procs[i], path, sizeof path) < 0 || write_file(path, "0") < 0)
       return fail("cgroup", "join %s", p->cgroup_procs[i]);
   }
   return 0;

@@ -2,10 +2,13 @@
 // Kubernetes API (paths, List/Status objects, ?watch=1 newline-delimited
 // {"type","object"} events, pod log and exec subresources) so kubectl habits
 // carry over. Routing and parameter parsing are pure (parseRoute); the
-// handlers call the NodeAgent.
+// handlers call the NodeAgent. Exec also streams: an upgrade to a WebSocket
+// with Kubernetes' channel subprotocols (exec-stream.ts).
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { describeError, isNodeletError } from '../errors.js';
 import { getLogger } from '../log.js';
 import type { Pod } from '../pod/api-types.js';
@@ -14,6 +17,7 @@ import type { AgentEvent, NodeAgent, PodView } from '../agent/node-agent.js';
 import type { RecordedEvent } from '../agent/events.js';
 import { followLog, readLog, type LogRecord } from '../agent/logs.js';
 import { latestStatus } from '../pod/actions.js';
+import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream } from './exec-stream.js';
 
 const log = getLogger('api');
 
@@ -77,6 +81,8 @@ export interface ApiServerOptions {
 export class ApiServer {
   private readonly server: http.Server;
   private readonly watchers = new Set<http.ServerResponse>();
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateProtocol(offered) ?? false });
+  private readonly execSockets = new Set<WebSocket>();
   constructor(private readonly opts: ApiServerOptions) {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((e) => {
@@ -86,6 +92,14 @@ export class ApiServer {
       });
     });
     this.server.keepAliveTimeout = 5000;
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.on('error', () => undefined); // a client gone mid-handshake
+      this.upgrade(req, socket, head).catch((e) => {
+        log.error('upgrade failed', { url: req.url, error: describeError(e) });
+        const code = httpCodeOf(e);
+        rejectUpgrade(socket, code, statusObject(code, REASONS[code] ?? 'InternalError', describeError(e)));
+      });
+    });
   }
 
   async listen(): Promise<void> {
@@ -107,6 +121,7 @@ export class ApiServer {
 
   async close(): Promise<void> {
     for (const w of this.watchers) w.end();
+    for (const ws of this.execSockets) ws.terminate(); // kills their execs
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
     try { fs.unlinkSync(this.opts.socket); } catch { /* gone */ }
@@ -302,10 +317,24 @@ export class ApiServer {
     }
   }
 
+  /** The running container an exec goes to, or the HTTP error that says why there is none. */
+  private async execTarget(ns: string, name: string, container: string | undefined): Promise<{ id: string } | { code: number; message: string }> {
+    const v = this.findPod(ns, name);
+    if (!v) return { code: 404, message: `pods "${name}" not found` };
+    const pod = v.pod;
+    const cname = container ?? pod.metadata.annotations?.['kubectl.kubernetes.io/default-container'] ?? pod.spec.containers[0]!.name;
+    if (![...(pod.spec.initContainers ?? []), ...pod.spec.containers].some((c) => c.name === cname))
+      return { code: 400, message: `container ${cname} is not valid for pod ${name}` };
+    const s = latestStatus(await this.opts.agent.podContainers(pod.metadata.uid!), cname);
+    if (!s || s.state !== 'running') return { code: 400, message: `container ${cname} is not running in pod ${name}` };
+    return { id: s.id };
+  }
+
+  /** POST …/exec with a JSON body: run to completion, output in the response (no upgrade). */
   private async exec(ns: string, name: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const agent = this.opts.agent;
-    const v = this.findPod(ns, name);
-    if (!v) return this.fail(res, 404, `pods "${name}" not found`);
+    if (!this.findPod(ns, name)) return this.fail(res, 404, `pods "${name}" not found`);
+    if (req.method === 'GET') return this.fail(res, 400, `Upgrade request required: exec streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')}); or POST {command, container, stdin?}`);
     if (req.method !== 'POST') return this.fail(res, 405, 'exec is POST {command, container, stdin?}');
     let body: { command?: string[]; container?: string; stdin?: string; timeoutSeconds?: number };
     try {
@@ -315,15 +344,56 @@ export class ApiServer {
     }
     if (!Array.isArray(body.command) || body.command.length === 0 || !body.command.every((x) => typeof x === 'string'))
       return this.fail(res, 400, 'command must be a non-empty list of strings');
-    const cname = body.container ?? v.pod.spec.containers[0]!.name;
-    const s = latestStatus(await agent.podContainers(v.pod.metadata.uid!), cname);
-    if (!s || s.state !== 'running') return this.fail(res, 400, `container ${cname} is not running in pod ${name}`);
-    const r = await agent.runtime.execSync(s.id, body.command, {
+    const t = await this.execTarget(ns, name, body.container);
+    if ('code' in t) return this.fail(res, t.code, t.message);
+    const r = await agent.runtime.execSync(t.id, body.command, {
       stdin: body.stdin,
       timeoutMs: body.timeoutSeconds ? body.timeoutSeconds * 1000 : undefined,
     });
     return this.json(res, 200, { exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') });
   }
+
+  /**
+   * GET|POST …/exec?command=…&stdin=&stdout=&stderr=&tty= upgraded to a WebSocket. Everything that can be
+   * checked before the command runs (route, subprotocol, query, pod, container) fails as an ordinary HTTP
+   * Status; after the upgrade, failures and the exit code travel on the status channel.
+   */
+  private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://nodelet');
+    const route = parseRoute(url.pathname);
+    const fail = (code: number, message: string) => rejectUpgrade(socket, code, statusObject(code, REASONS[code] ?? 'InternalError', message));
+    if (route.kind !== 'exec') return fail(404, `the server could not find the requested resource (${url.pathname}) to upgrade`);
+    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
+      return fail(400, `unable to upgrade to "${req.headers.upgrade}": exec streams over a WebSocket only (${EXEC_PROTOCOLS.join(', ')})`);
+    const protocol = negotiateProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
+    if (!protocol)
+      return fail(400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${EXEC_PROTOCOLS.join(' ')}]`);
+    const q = parseExecQuery(url.searchParams);
+    if ('error' in q) return fail(400, q.error);
+    const t = await this.execTarget(route.namespace, route.name, q.container);
+    if ('code' in t) return fail(t.code, t.message);
+    // The WebSocket handshake is a GET; kubectl's older SPDY path POSTs, and a POST upgrade means the same here.
+    if (req.method === 'POST') req.method = 'GET';
+    const runtime = this.opts.agent.runtime;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.execSockets.add(ws);
+      ws.once('close', () => this.execSockets.delete(ws));
+      log.debug('exec stream', { pod: `${route.namespace}/${route.name}`, container: q.container, command: q.command, tty: q.tty, protocol });
+      serveExecStream(ws, protocol, q, (o) => runtime.exec(t.id, q.command, o)).catch((e) => {
+        log.error('exec stream failed', { pod: `${route.namespace}/${route.name}`, error: describeError(e) });
+        ws.terminate();
+      });
+    });
+  }
+}
+
+/** An HTTP error response written on a socket that asked for an upgrade (no ServerResponse exists there). */
+function rejectUpgrade(socket: Duplex, code: number, body: unknown): void {
+  if (socket.destroyed) return;
+  const text = JSON.stringify(body) + '\n';
+  socket.end(
+    `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
 }
 
 /** Prometheus text exposition of the agent's state. */

@@ -326,15 +326,12 @@ export function registerClientCommands(program: Command): void {
 
   sock(nsOpt(program.command('exec').description('run a command in a container').argument('<pod>').argument('<command...>')))
     .option('-c, --container <name>', 'container name')
-    .option('-i, --stdin', 'pass stdin to the command (read fully before it runs)')
-    .option('-t, --tty', 'accepted for kubectl compatibility; output is not a terminal')
-    .action(async (pod: string, command: string[], o: { container?: string; stdin?: boolean; namespace: string; socket?: string }) => {
-      const socket = socketPath(o.socket);
-      const body = JSON.stringify({ command, container: o.container, ...(o.stdin ? { stdin: fs.readFileSync(0, 'utf8') } : {}) });
-      const r = check(await request(socket, 'POST', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods/${encodeURIComponent(pod)}/exec`, body));
-      process.stdout.write(r.stdout);
-      process.stderr.write(r.stderr);
-      process.exitCode = r.exitCode;
+    .option('-i, --stdin', 'stream stdin to the command (EOF at the end of input)')
+    .option('-t, --tty', 'with -i and a terminal on stdin: give the command a terminal (raw mode here, window size follows)')
+    .action(async (pod: string, command: string[], o: { container?: string; stdin?: boolean; tty?: boolean; namespace: string; socket?: string }) => {
+      // streaming exec (WebSocket, src/cli/exec-command.ts), loaded only by this verb
+      const { runExec } = await import('./exec-command.js');
+      process.exitCode = await runExec({ socket: socketPath(o.socket), namespace: o.namespace, pod, container: o.container, command, stdin: !!o.stdin, tty: !!o.tty });
     });
 
   const del = program.command('delete').description('delete pods');

@@ -193,6 +193,14 @@ export interface SecurityContext {
   allowPrivilegeEscalation?: boolean;
   capabilities?: Capabilities;
   procMount?: 'Default' | 'Unmasked';
+  seccompProfile?: SeccompProfile;
+}
+
+/** RuntimeDefault: the runtime's default filter; Localhost: a file under <root>/seccomp; Unconfined: none. */
+export interface SeccompProfile {
+  type: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+  /** Localhost only: a path relative to the node's seccomp profile root */
+  localhostProfile?: string;
 }
 
 export interface Sysctl {
@@ -207,6 +215,7 @@ export interface PodSecurityContext {
   fsGroup?: number;
   supplementalGroups?: number[];
   sysctls?: Sysctl[];
+  seccompProfile?: SeccompProfile;
 }
 
 // ---------------------------------------------------------------- container

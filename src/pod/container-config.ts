@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { ImageRecord } from '../image/types.js';
 import type { ContainerConfig, PodSandboxConfig, PortMapping, VolumeMount as RuntimeMount, ContainerSecurity } from '../runtime/types.js';
 import { NodeletError } from '../errors.js';
-import type { Container, Pod, PodObjects } from './api-types.js';
+import type { Container, Pod, PodObjects, SeccompProfile } from './api-types.js';
 import { expand, resolveEnv, createContainerConfigError, type EnvContext } from './env.js';
 import { containerLimits, containerRequests, getPodQOS, podResources } from './qos.js';
 import { resolveSubPath } from './subpath.js';
@@ -32,6 +32,11 @@ export function podLogsDirFor(logRoot: string, pod: Pod): string {
   return join(logRoot, `${pod.metadata.namespace ?? 'default'}_${pod.metadata.name}_${pod.metadata.uid}`);
 }
 
+function seccompOf(sp: SeccompProfile | undefined): Pick<ContainerSecurity, 'seccomp'> {
+  if (!sp?.type) return {};
+  return { seccomp: sp.type === 'Localhost' ? { type: sp.type, localhostProfile: sp.localhostProfile } : { type: sp.type } };
+}
+
 export function mergeSecurity(pod: Pod, c: Container): ContainerSecurity {
   const p = pod.spec.securityContext ?? {};
   const s = c.securityContext ?? {};
@@ -52,6 +57,8 @@ export function mergeSecurity(pod: Pod, c: Container): ContainerSecurity {
     noNewPrivs: s.allowPrivilegeEscalation === false && !privileged,
     procMount: s.procMount,
     sysctls: Object.keys(sysctls).length ? sysctls : undefined,
+    // the container's profile wins over the pod's (kubelet's determineEffectiveSecurityContext)
+    ...seccompOf(s.seccompProfile ?? p.seccompProfile),
   };
 }
 

@@ -25,6 +25,7 @@ const security: Shape = {
   allowPrivilegeEscalation: 'b',
   capabilities: 'caps',
   procMount: 's',
+  seccompProfile: 'seccomp',
 };
 const container: Shape = {
   name: 's',
@@ -124,7 +125,8 @@ export const SHAPES: Record<string, Shape> = {
   sleep: { seconds: 'i' },
   security,
   caps: { add: ['s'], drop: ['s'] },
-  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], sysctls: ['sysctl'] },
+  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], sysctls: ['sysctl'], seccompProfile: 'seccomp' },
+  seccomp: { type: 's', localhostProfile: 's' },
   sysctl: { name: 's', value: 's' },
   dnsConfig: { nameservers: ['s'], searches: ['s'], options: ['dnsOption'] },
   dnsOption: { name: 's', value: 's' },

@@ -3,7 +3,7 @@
 // Every error found is returned, each naming its field path.
 
 import { isIP } from 'node:net';
-import type { Container, EnvVar, Pod, PodObjects, Probe, Volume, ObjectFieldSelector, ResourceFieldSelector, KeyToPath, DownwardAPIVolumeFile } from './api-types.js';
+import type { Container, EnvVar, Pod, PodObjects, Probe, Volume, ObjectFieldSelector, ResourceFieldSelector, KeyToPath, DownwardAPIVolumeFile, SeccompProfile } from './api-types.js';
 import { VOLUME_SOURCE_KINDS } from './api-types.js';
 import { duplicate, forbidden, invalid, notSupported, required, tooLong, type FieldError } from './field-errors.js';
 import { checkShape, UNSUPPORTED_VOLUME_SOURCES } from './schema.js';
@@ -67,6 +67,20 @@ function relativePath(field: string, v: unknown, errs: FieldError[], allowEmpty 
   }
   if (v.startsWith('/')) errs.push(invalid(field, v, 'must be a relative path'));
   if (v.split('/').includes('..')) errs.push(invalid(field, v, "must not contain '..'"));
+}
+
+/** Kubernetes' validateSeccompProfileField. */
+function seccompProfile(field: string, sp: SeccompProfile | undefined, errs: FieldError[]): void {
+  if (sp === undefined || sp === null) return;
+  const types = ['Localhost', 'RuntimeDefault', 'Unconfined'];
+  if (!sp.type) errs.push(required(`${field}.type`, 'type is required when seccompProfile is set'));
+  else oneOf(`${field}.type`, sp.type, types, errs);
+  if (sp.type === 'Localhost') {
+    if (sp.localhostProfile === undefined || sp.localhostProfile === null) errs.push(required(`${field}.localhostProfile`, 'must be set when seccomp type is Localhost'));
+    else relativePath(`${field}.localhostProfile`, sp.localhostProfile, errs);
+  } else if (sp.localhostProfile !== undefined && sp.localhostProfile !== null) {
+    errs.push(invalid(`${field}.localhostProfile`, sp, 'can only be set when seccomp type is Localhost'));
+  }
 }
 
 function nonNegative(field: string, v: unknown, errs: FieldError[]): void {
@@ -359,6 +373,7 @@ function validateContainer(c: Container, field: string, init: boolean, ctx: Ctx,
   const sc = c.securityContext;
   if (sc) {
     oneOf(`${field}.securityContext.procMount`, sc.procMount, ['Default', 'Unmasked'], errs);
+    seccompProfile(`${field}.securityContext.seccompProfile`, sc.seccompProfile, errs);
     if (sc.privileged && sc.allowPrivilegeEscalation === false)
       errs.push(invalid(`${field}.securityContext`, sc, 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true'));
     idRange(`${field}.securityContext.runAsUser`, sc.runAsUser, errs);
@@ -579,6 +594,7 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
     idRange('spec.securityContext.runAsUser', psc.runAsUser, errs);
     idRange('spec.securityContext.runAsGroup', psc.runAsGroup, errs);
     idRange('spec.securityContext.fsGroup', psc.fsGroup, errs);
+    seccompProfile('spec.securityContext.seccompProfile', psc.seccompProfile, errs);
     (psc.supplementalGroups ?? []).forEach((g, i) => idRange(`spec.securityContext.supplementalGroups[${i}]`, g, errs));
     const seenSysctls = new Set<string>();
     (psc.sysctls ?? []).forEach((sc, i) => {

@@ -11,6 +11,7 @@ import type { ContainerConfig, PodSandboxConfig } from './types.js';
 import type { PlanDevice, PlanMount, PlanNamespace, PlanRlimit, ShimPlan } from './shim/plan.js';
 import { capabilityNumber, computeCapabilitySet, maskToHex } from './capabilities.js';
 import type { ResolvedUser } from './user.js';
+import { computeSeccompFilter, type SeccompProfile } from './seccomp/index.js';
 
 const MS_RELATIME = 1 << 21;
 const MS_STRICTATIME = 1 << 24;
@@ -90,6 +91,10 @@ export interface ShimPlanInput {
   hostDevices?: PlanDevice[];
   /** Volume host paths that are files, not directories: their targets are created as files. */
   fileVolumeSources?: ReadonlySet<string>;
+  /** The Localhost seccomp profile, already read (seccomp loadSeccompFor); needed only for type Localhost. */
+  seccompLocalhost?: SeccompProfile;
+  /** Node's process.arch of the host (the seccomp filter's native architecture); default process.arch. */
+  hostArch?: string;
 }
 
 export interface ShimPlanResult {
@@ -255,6 +260,8 @@ export function computeShimPlan(inp: ShimPlanInput): ShimPlanResult {
 
   const cwd = config.workingDir || inp.image?.workingDir || '/';
   const namespaces = computeNamespaces(sandbox);
+  // the capability-dependent parts of RuntimeDefault follow the container's effective set
+  const seccomp = computeSeccompFilter({ spec: sec.seccomp, privileged, capabilities: capSet, localhost: inp.seccompLocalhost, hostArch: inp.hostArch });
 
   const plan: ShimPlan = {
     version: 1,
@@ -277,6 +284,7 @@ export function computeShimPlan(inp: ShimPlanInput): ShimPlanResult {
     rlimits: rl.rlimits,
     noNewPrivs: !privileged && sec.noNewPrivs,
     capabilities: { bounding: caps, effective: caps, permitted: caps, inheritable: maskToHex(0n), ambient: maskToHex(0n) },
+    ...(seccomp ? { seccomp } : {}),
     uid: inp.user.uid,
     gid: inp.user.gid,
     additionalGids: inp.user.additionalGids,

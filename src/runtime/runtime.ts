@@ -22,13 +22,15 @@ import { oomScoreAdj } from '../cgroups/qos.js';
 import type { NamespacePinner, PinnedNamespaces, PodNetwork, PodNetworkRequest } from '../network/types.js';
 import { ShimClient, ShimStartError, type ShimState } from './shim/index.js';
 import type { PlanDevice, ShimPlan } from './shim/plan.js';
+import type { ExecRequestLike } from './shim/encode.js';
 import type {
-  ContainerConfig, ContainerExitEvent, ContainerRuntime, ContainerStats, ContainerStatus, ExecOptions, ExecResult,
+  ContainerConfig, ContainerExitEvent, ContainerRuntime, ContainerStats, ContainerStatus, ExecOptions, ExecResult, ExecSession, ExecStreamOptions,
   PodSandboxConfig, PodSandboxStatus,
 } from './types.js';
 import { computeShimPlan, type PlanSandbox } from './compute-plan.js';
 import { computeHostsFile, computeResolvConf } from './sandbox-files.js';
 import { resolveUserInRootfs } from './user.js';
+import { loadSeccompFor } from './seccomp/index.js';
 import { newId, readJson, writeFileAtomic, writeJsonAtomic } from './store.js';
 import { unmountAll } from './mount-rootfs.js';
 import { mountAll } from '../snapshot/mount.js';
@@ -77,7 +79,7 @@ interface ContainerRecord {
   rootfs: string;
   stateDir: string;
   /** what exec needs from the plan */
-  exec: Pick<ShimPlan, 'env' | 'cwd' | 'uid' | 'gid' | 'additionalGids' | 'capabilities' | 'noNewPrivs' | 'cgroupProcsFiles'>;
+  exec: Pick<ShimPlan, 'env' | 'cwd' | 'uid' | 'gid' | 'additionalGids' | 'capabilities' | 'noNewPrivs' | 'cgroupProcsFiles' | 'seccomp'>;
   started: boolean;
   startedAt?: string;
   pid?: number;
@@ -325,6 +327,7 @@ export class NodeletRuntime implements ContainerRuntime {
         oomScoreAdj: oomScoreAdj(sb.config.qosClass, r.memoryRequestBytes, os.totalmem()),
         capLastCap: this.capLastCap, capAvailable: this.capAvailable, nofileHardLimit: this.nofileHard, oomScoreAdjFloor: this.oomFloor,
         hostDevices: sec.privileged ? listHostDevices() : undefined,
+        seccompLocalhost: loadSeccompFor(sec, this.opts.root),
         fileVolumeSources: new Set(config.mounts.map((m) => m.hostPath).filter((p) => fs.statSync(p, { throwIfNoEntry: false })?.isFile())),
       });
       for (const w of warnings) {
@@ -336,7 +339,7 @@ export class NodeletRuntime implements ContainerRuntime {
       writeJsonAtomic(path.join(dir, 'plan.json'), plan);
       const rec: ContainerRecord = {
         id, sandboxId: sb.id, config, createdAt: new Date().toISOString(), cgroupPath, rootfs, stateDir, started: false,
-        exec: { env: plan.env, cwd: plan.cwd, uid: plan.uid, gid: plan.gid, additionalGids: plan.additionalGids, capabilities: plan.capabilities, noNewPrivs: plan.noNewPrivs, cgroupProcsFiles: procsFiles },
+        exec: { env: plan.env, cwd: plan.cwd, uid: plan.uid, gid: plan.gid, additionalGids: plan.additionalGids, capabilities: plan.capabilities, noNewPrivs: plan.noNewPrivs, cgroupProcsFiles: procsFiles, seccomp: plan.seccomp },
       };
       this.saveContainer(rec);
       this.containers.set(id, { rec, plan });
@@ -533,15 +536,28 @@ export class NodeletRuntime implements ContainerRuntime {
   }
 
   async execSync(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const { rec, req } = this.execRequest(id, argv, opts.env);
+    return this.shim.exec({ ...req, stateDir: rec.stateDir, timeoutMs: opts.timeoutMs, stdin: opts.stdin });
+  }
+
+  async exec(id: string, argv: string[], opts: ExecStreamOptions = {}): Promise<ExecSession> {
+    const { rec, req } = this.execRequest(id, argv, opts.env);
+    return this.shim.execStream(rec.stateDir, req, { tty: opts.tty, stdin: opts.stdin, size: opts.size });
+  }
+
+  /** Both exec paths go through the container's shim (its exec socket in the state dir). */
+  private execRequest(id: string, argv: string[], env?: string[]): { rec: ContainerRecord; req: ExecRequestLike } {
     const rec = this.getLive(id).rec;
     if (!rec.started || rec.final || !rec.pid) throw failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `Container ${rec.id.slice(0, 12)} ("${rec.config.name}") is not running; cannot exec`);
     if (argv.length === 0) throw invalidArgument('ERR_EXEC_INVALID', 'exec needs a command');
     const e = rec.exec;
-    const env = opts.env?.length ? mergeKeys(e.env, opts.env) : e.env;
-    return this.shim.exec({
-      pid: rec.pid, cgroupProcsFiles: e.cgroupProcsFiles, argv, env, cwd: e.cwd, uid: e.uid, gid: e.gid, additionalGids: e.additionalGids,
-      capabilities: e.capabilities, noNewPrivs: e.noNewPrivs, timeoutMs: opts.timeoutMs, stdin: opts.stdin,
-    });
+    return {
+      rec,
+      req: {
+        pid: rec.pid, cgroupProcsFiles: e.cgroupProcsFiles, argv, env: env?.length ? mergeKeys(e.env, env) : e.env, cwd: e.cwd,
+        uid: e.uid, gid: e.gid, additionalGids: e.additionalGids, capabilities: e.capabilities, noNewPrivs: e.noNewPrivs, seccomp: e.seccomp,
+      },
+    };
   }
 
   onContainerExit(listener: (e: ContainerExitEvent) => void): () => void {

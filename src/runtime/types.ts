@@ -79,6 +79,8 @@ export interface ContainerSecurity {
   noNewPrivs: boolean;
   procMount?: 'Default' | 'Unmasked';
   sysctls?: Record<string, string>;
+  /** seccompProfile (container's, else the pod's); absent = Unconfined. Privileged containers get none. */
+  seccomp?: { type: 'RuntimeDefault' | 'Unconfined' | 'Localhost'; localhostProfile?: string };
 }
 
 export interface ContainerConfig {
@@ -154,6 +156,35 @@ export interface ExecResult {
   timedOut: boolean;
 }
 
+/** A streaming exec (`nodelet exec -it`): see ContainerRuntime.exec. */
+export interface ExecStreamOptions {
+  /** A terminal (the process's 0-2; stdout and stderr merge, as with kubectl -t). */
+  tty?: boolean;
+  /** Keep stdin open and fed from ExecSession.stdin; else the process reads /dev/null (or the idle terminal). */
+  stdin?: boolean;
+  /** Added to (overriding) the container's environment. */
+  env?: string[];
+  /** The terminal's initial size (tty only). */
+  size?: { cols: number; rows: number };
+}
+
+export interface ExecSession {
+  /** Non-null when opts.stdin; end() = EOF to the process (with a tty: the terminal's EOF character). */
+  readonly stdin: import('node:stream').Writable | null;
+  readonly stdout: import('node:stream').Readable;
+  /** null with tty (the terminal merges them, as kubectl). */
+  readonly stderr: import('node:stream').Readable | null;
+  resize(cols: number, rows: number): void;
+  /** SIGKILL the exec's process group. */
+  kill(): void;
+  /**
+   * The process's exit (exitCode 128+N when killed by signal N). Resolves after stdout and stderr
+   * have ended, so consume them (or resume() them). Rejects (ERR_EXEC_LOST) if the shim's helper
+   * went away without reporting, e.g. the container's cgroup was killed.
+   */
+  readonly exit: Promise<{ exitCode: number; signal?: string }>;
+}
+
 export interface ContainerStats {
   timestamp: string;
   cpuUsageNanos: number;
@@ -188,6 +219,11 @@ export interface ContainerRuntime {
 
   /** Run a command in a running container and collect its output. */
   execSync(id: string, argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Start a command in a running container and stream its stdio. Rejects (NodeletError:
+   * ERR_EXEC_START, ERR_CONTAINER_NOT_RUNNING, ...) before a session exists.
+   */
+  exec(id: string, argv: string[], opts?: ExecStreamOptions): Promise<ExecSession>;
 
   /** Called once per container exit (also for exits discovered on recovery). */
   onContainerExit(listener: (e: ContainerExitEvent) => void): () => void;

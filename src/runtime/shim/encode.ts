@@ -7,6 +7,7 @@ import { encodeRecords, LIMITS, PROTOCOL_VERSION, type TagName } from './protoco
 type Rec = [TagName, (string | number)[]];
 
 const CAP_RE = /^0x[0-9a-fA-F]{1,16}$/;
+const SECCOMP_RE = /^(?:[0-9a-f]{16})+$/;
 const bool = (b: boolean) => (b ? 1 : 0);
 const rlim = (n: number) => (!Number.isFinite(n) || n < 0 || n >= 2 ** 63 ? 'unlimited' : String(Math.floor(n)));
 
@@ -16,7 +17,7 @@ function check(ok: boolean, field: string, what: string): void {
 const isAbs = (s: string) => typeof s === 'string' && s.startsWith('/');
 const isId = (n: number) => Number.isInteger(n) && n >= 0 && n < 0xffffffff;
 
-export function validateCommon(p: { argv: string[]; env: string[]; cwd: string; uid: number; gid: number; additionalGids: number[]; capabilities: ShimPlan['capabilities'] }): void {
+export function validateCommon(p: { argv: string[]; env: string[]; cwd: string; uid: number; gid: number; additionalGids: number[]; capabilities: ShimPlan['capabilities']; seccomp?: string }): void {
   check(p.argv.length > 0 && p.argv[0] !== '', 'argv', 'must name an executable');
   check(p.argv.length <= LIMITS.ARGV, 'argv', `has more than ${LIMITS.ARGV} entries`);
   check(p.env.length <= LIMITS.ENV, 'env', `has more than ${LIMITS.ENV} entries`);
@@ -27,6 +28,7 @@ export function validateCommon(p: { argv: string[]; env: string[]; cwd: string; 
   for (const k of ['bounding', 'effective', 'permitted', 'inheritable', 'ambient'] as const) {
     check(CAP_RE.test(p.capabilities[k]), `capabilities.${k}`, 'must be a 0x hex mask');
   }
+  if (p.seccomp !== undefined) check(SECCOMP_RE.test(p.seccomp) && p.seccomp.length <= 4096 * 16, 'seccomp', 'must be 1-4096 BPF instructions as lowercase hex');
 }
 
 export function validatePlan(plan: ShimPlan): void {
@@ -43,7 +45,7 @@ export function validatePlan(plan: ShimPlan): void {
   validateCommon(plan);
 }
 
-function commonRecords(p: { argv: string[]; env: string[]; cwd: string; uid: number; gid: number; additionalGids: number[]; capabilities: ShimPlan['capabilities']; noNewPrivs: boolean }): Rec[] {
+function commonRecords(p: { argv: string[]; env: string[]; cwd: string; uid: number; gid: number; additionalGids: number[]; capabilities: ShimPlan['capabilities']; noNewPrivs: boolean; seccomp?: string }): Rec[] {
   const c = p.capabilities;
   return [
     ['UID', [p.uid]],
@@ -51,6 +53,7 @@ function commonRecords(p: { argv: string[]; env: string[]; cwd: string; uid: num
     ...p.additionalGids.map((g): Rec => ['ADDITIONAL_GID', [g]]),
     ['CAPS', [c.bounding, c.effective, c.permitted, c.inheritable, c.ambient]],
     ['NO_NEW_PRIVS', [bool(p.noNewPrivs)]],
+    ...(p.seccomp ? [['SECCOMP', [p.seccomp]] as Rec] : []),
     ['CWD', [p.cwd]],
     ...p.env.map((e): Rec => ['ENV', [e]]),
     ...p.argv.map((a): Rec => ['ARGV', [a]]),
@@ -99,15 +102,30 @@ export interface ExecRequestLike {
   additionalGids: number[];
   capabilities: ShimPlan['capabilities'];
   noNewPrivs: boolean;
+  /** the container's seccomp filter (an exec'd process gets the same, as with runc) */
+  seccomp?: string;
 }
 
-export function encodeExec(req: ExecRequestLike): Buffer {
+/** How the exec's stdio is set up: a terminal (merging stdout and stderr) and/or an open stdin. */
+export interface ExecIo {
+  tty?: boolean;
+  stdin?: boolean;
+  size?: { cols: number; rows: number };
+}
+
+const isDim = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+
+export function encodeExec(req: ExecRequestLike, io: ExecIo = {}): Buffer {
   check(Number.isInteger(req.pid) && req.pid > 0, 'pid', 'must be the container process pid');
   validateCommon(req);
+  if (io.size) check(isDim(io.size.cols) && isDim(io.size.rows), 'size', 'must be cols and rows 0-65535');
   return encodeRecords([
     ['VERSION', [PROTOCOL_VERSION]],
     ['EXEC_PID', [req.pid]],
     ...req.cgroupProcsFiles.map((f): Rec => ['CGROUP_PROCS', [f]]),
+    ['TTY', [bool(!!io.tty)]],
+    ['STDIN', [bool(!!io.stdin)]],
+    ...(io.tty && io.size ? [['WINSIZE', [io.size.cols, io.size.rows]] as Rec] : []),
     ...commonRecords(req),
   ]);
 }

@@ -3,18 +3,20 @@
 // container (logs, reaping, exit record); this client spawns it, speaks the
 // wire protocol (protocol.ts) and reads the state files it writes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Readable, Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { constants as osConstants } from 'node:os';
-import { NodeletError, alreadyExists, errnoName, unavailable } from '../../errors.js';
+import { NodeletError, alreadyExists, errnoName, failedPrecondition, isNodeletError, unavailable } from '../../errors.js';
 import { getLogger } from '../../log.js';
-import { encodeExec, encodePlan, type ExecRequestLike } from './encode.js';
-import type { ExecResult } from '../types.js';
+import { encodeExec, encodePlan, type ExecIo, type ExecRequestLike } from './encode.js';
+import type { ExecResult, ExecSession } from '../types.js';
 import type { ShimPlan } from './plan.js';
-import { decodeRecords, TAGS, type WireRecord } from './protocol.js';
+import { decodeRecords, encodeFrame, EXEC_MAX_CONCURRENT, EXEC_SOCKET, FRAME_DATA_MAX, FRAME_HEADER_BYTES, FRAMES, TAGS, type WireRecord } from './protocol.js';
 
 export interface ShimState {
   containerId: string;
@@ -29,10 +31,12 @@ export interface ShimState {
   oomKilled?: boolean;
 }
 
-/** What exec needs: the encoded request (host pid of the container's init, whose
- * mnt/pid/net/ipc/uts namespaces are joined; its cgroups; user, env, cwd, caps)
- * plus what the client itself handles. */
+/** What exec needs: the encoded request (host pid of the container's process, whose
+ * mnt/pid/net/ipc/uts namespaces are joined; its cgroups; user, env, cwd, caps), sent to
+ * the container's monitor over <stateDir>/exec.sock, plus what the client itself handles. */
 export interface ExecRequest extends ExecRequestLike {
+  /** The container's shim state dir: its monitor listens on <stateDir>/exec.sock. */
+  stateDir: string;
   timeoutMs?: number;
   stdin?: Buffer | string;
 }
@@ -59,7 +63,6 @@ export class ShimStartError extends NodeletError {
 const log = getLogger('shim');
 const START_TIMEOUT_MS = 30_000;
 const EXIT_POLL_MS = 1_000;
-const EXEC_PIPE_GRACE_MS = 1_000;
 const T = Object.fromEntries(Object.entries(TAGS).map(([k, [n]]) => [k, n])) as Record<keyof typeof TAGS, number>;
 
 export const DEFAULT_SHIM_BINARY = join(dirname(fileURLToPath(import.meta.url)), '../../../native/build/nodelet-shim');
@@ -192,6 +195,168 @@ function spawnError(child: ChildProcess, binary: string): Promise<never> {
   );
 }
 
+/** Connect to <stateDir>/exec.sock through /proc/self/fd/<dirfd>/: sockaddr_un holds 108 bytes,
+ * state dirs can be longer. */
+function connectExec(stateDir: string, what: string): Promise<Socket> {
+  const notRunning = (code: string) =>
+    failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is not running (${code} on ${join(stateDir, EXEC_SOCKET)})`);
+  let dirFd: number;
+  try {
+    dirFd = openSync(stateDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw notRunning(code);
+    throw unavailable('ERR_SHIM_UNAVAILABLE', `${what}: cannot open ${stateDir}: ${code}`, { cause: e });
+  }
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ path: `/proc/self/fd/${dirFd}/${EXEC_SOCKET}` });
+    const done = () => {
+      closeSync(dirFd);
+      sock.removeListener('error', onError);
+    };
+    const onError = (e: NodeJS.ErrnoException) => {
+      done();
+      const code = e.code ?? 'EIO';
+      reject(code === 'ENOENT' || code === 'ECONNREFUSED' ? notRunning(code) : unavailable('ERR_SHIM_UNAVAILABLE', `${what}: cannot connect to the shim: ${code}`, { cause: e }));
+    };
+    sock.once('error', onError);
+    sock.once('connect', () => {
+      done();
+      resolve(sock);
+    });
+  });
+}
+
+interface Frame {
+  type: number;
+  payload: Buffer;
+}
+
+/** Splits the byte stream into frames ([type u8][len u32 BE][payload]). */
+class FrameReader {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Frame[] {
+    const buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: Frame[] = [];
+    let off = 0;
+    while (buf.length - off >= FRAME_HEADER_BYTES) {
+      const len = buf.readUInt32BE(off + 1);
+      if (len > FRAME_DATA_MAX) throw unavailable('ERR_SHIM_PROTOCOL', `the shim sent a ${len}-byte exec frame`);
+      if (buf.length - off - FRAME_HEADER_BYTES < len) break;
+      out.push({ type: buf[off]!, payload: buf.subarray(off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + len) });
+      off += FRAME_HEADER_BYTES + len;
+    }
+    this.buf = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
+    return out;
+  }
+}
+
+/** An exec session as the runtime's ExecSession, plus the exec's host pid (= its process group). */
+export interface ShimExecSession extends ExecSession {
+  readonly pid: number;
+}
+
+const KILL_GRACE_MS = 2_000;
+
+class ExecSessionImpl implements ShimExecSession {
+  readonly stdin: Writable | null;
+  readonly stdout: Readable;
+  readonly stderr: Readable | null;
+  readonly exit: Promise<{ exitCode: number; signal?: string }>;
+  private settle!: { resolve: (v: { exitCode: number; signal?: string }) => void; reject: (e: Error) => void };
+  private result: { exitCode: number; signal?: string } | undefined;
+  private done = false;
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly sock: Socket, readonly pid: number, opts: ExecIo) {
+    this.exit = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.exit.catch(() => {}); // a caller that never awaits exit must not crash the daemon
+    const read = () => { if (!this.done) this.sock.resume(); };
+    this.stdout = new Readable({ read, highWaterMark: 64 * 1024 });
+    this.stderr = opts.tty ? null : new Readable({ read, highWaterMark: 64 * 1024 });
+    this.stdin = opts.stdin ? new Writable({
+      write: (chunk: Buffer, _enc, cb) => this.sendData(chunk, cb),
+      final: (cb) => { this.send(encodeFrame(FRAMES.STDIN_EOF)); cb(); },
+    }) : null;
+    const ended = [this.stdout, ...(this.stderr ? [this.stderr] : [])].map((s) => finished(s).catch(() => {}));
+    void Promise.all(ended).then(() => {
+      if (this.result) this.settle.resolve(this.result);
+    });
+  }
+
+  private send(frame: Buffer, cb?: (e?: Error | null) => void): boolean {
+    if (this.done || this.sock.destroyed) {
+      cb?.();
+      return true;
+    }
+    return this.sock.write(frame, cb ? () => cb() : undefined);
+  }
+
+  private sendData(chunk: Buffer, cb: (e?: Error | null) => void): void {
+    let ok = true;
+    for (let off = 0; off < chunk.length; off += FRAME_DATA_MAX) ok = this.send(encodeFrame(FRAMES.STDIN, chunk.subarray(off, off + FRAME_DATA_MAX)));
+    if (ok || this.done) cb();
+    else this.sock.once('drain', () => cb());
+  }
+
+  resize(cols: number, rows: number): void {
+    if (!this.stderr && Number.isInteger(cols) && Number.isInteger(rows) && cols > 0 && rows > 0) {
+      const p = Buffer.alloc(4);
+      p.writeUInt16BE(Math.min(cols, 0xffff), 0);
+      p.writeUInt16BE(Math.min(rows, 0xffff), 2);
+      this.send(encodeFrame(FRAMES.RESIZE, p));
+    }
+  }
+
+  kill(): void {
+    if (this.done) return;
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(9, 0);
+    this.send(encodeFrame(FRAMES.SIGNAL, p));
+    this.sock.resume(); // a paused reader must not keep the EXIT frame from arriving
+    // the shim acts on frames in order; if stdin it cannot deliver blocks them, closing the
+    // connection makes it kill the group as well
+    this.killTimer ??= setTimeout(() => this.sock.destroy(), KILL_GRACE_MS);
+    this.killTimer.unref();
+  }
+
+  /** Called for every frame after STARTED. */
+  frame(f: Frame): void {
+    if (this.done) return;
+    if (f.type === FRAMES.STDOUT || f.type === FRAMES.STDERR) {
+      const to = f.type === FRAMES.STDOUT || !this.stderr ? this.stdout : this.stderr;
+      if (!to.push(Buffer.from(f.payload))) this.sock.pause();
+    } else if (f.type === FRAMES.EXIT) {
+      const [code = '0', sig = ''] = f.payload.toString('utf8').split('\0');
+      this.result = sig ? { exitCode: 128 + (signalNumber(sig) ?? 0), signal: sig } : { exitCode: Number(code) };
+      this.end();
+    } else {
+      this.lost(unavailable('ERR_SHIM_PROTOCOL', `exec ${this.pid}: unexpected frame ${f.type} from the shim`));
+    }
+  }
+
+  /** The connection closed (after EXIT, or without one). */
+  closed(): void {
+    if (!this.done) this.lost(unavailable('ERR_EXEC_LOST', `exec ${this.pid}: the shim's exec helper went away without reporting an exit (was the container's cgroup killed?)`));
+  }
+
+  lost(e: Error): void {
+    if (this.done) return;
+    this.end();
+    this.settle.reject(e);
+  }
+
+  private end(): void {
+    this.done = true;
+    clearTimeout(this.killTimer);
+    this.stdout.push(null);
+    this.stderr?.push(null);
+    this.stdin?.destroy();
+    this.sock.destroy();
+  }
+}
+
 export class ShimClient {
   readonly binary: string;
 
@@ -314,53 +479,101 @@ export class ShimClient {
     return pidAlive(raw.shimPid, raw.shimStartTime === undefined ? undefined : String(raw.shimStartTime));
   }
 
-  /** Run a process in a running container; kills its whole process group on timeout. */
+  /** Run a process in a running container and collect its output; on timeout kills its whole
+   * process group (timedOut, 137/SIGKILL) and verifies that nothing of the group is left. */
   async exec(req: ExecRequest): Promise<ExecResult> {
-    const payload = encodeExec(req);
-    const child = spawnShim(this.binary, ['exec', String(req.pid)], ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'], false);
-    (child.stdio[3] as Writable).end(payload);
-    (child.stdin as Writable).end(req.stdin ?? '');
+    const ac = new AbortController();
+    let timedOut = false;
+    let session: ShimExecSession | undefined;
+    const timer = req.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      if (session) session.kill();
+      else ac.abort();
+    }, req.timeoutMs);
     const out: Buffer[] = [];
     const errs: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => errs.push(b));
-    let execPid: number | undefined;
-    let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    if (req.timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        timedOut = true;
-        if (execPid) killQuietly(-execPid, 'SIGKILL');
-        child.kill('SIGTERM'); // the exec shim kills the group too (covers a pid not yet reported)
-      }, req.timeoutMs);
-    }
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const killed = (): ExecResult => ({ exitCode: 137, signal: 'SIGKILL', stdout: Buffer.concat(out), stderr: Buffer.concat(errs), timedOut: true });
     try {
-      const records = await Promise.race([
-        readStatus(child.stdio[4] as Readable, (r) => {
-          if (r.tag === T.ST_STARTED) execPid = Number(r.fields[0]);
-        }),
-        spawnError(child, this.binary),
-      ]);
-      // Output is complete once the exec'd process is gone; a process that escaped its group
-      // (setsid daemon) may still hold the pipes: do not wait for it beyond a grace period.
-      await Promise.race([exited, sleep(EXEC_PIPE_GRACE_MS)]);
-      child.stdout!.destroy();
-      child.stderr!.destroy();
-      const err = records.find((r) => r.tag === T.ST_ERROR);
-      if (err) throw startError(`cannot exec in container process ${req.pid}`, err, 'ERR_EXEC_START');
-      const exit = records.find((r) => r.tag === T.ST_EXIT);
-      if (timedOut && execPid) await this.reapGroup(execPid);
-      if (!exit) {
-        if (timedOut) return { exitCode: 137, signal: 'SIGKILL', stdout: Buffer.concat(out), stderr: Buffer.concat(errs), timedOut };
-        throw unavailable('ERR_SHIM_PROTOCOL', `exec in container process ${req.pid}: the shim exited without reporting`);
+      try {
+        session = await this.execStream(req.stateDir, req, { stdin: req.stdin !== undefined, signal: ac.signal });
+      } catch (e) {
+        if (timedOut && isNodeletError(e, 'ERR_CANCELED')) return killed();
+        throw e;
       }
-      const signal = exit.fields[1] || undefined;
-      const exitCode = signal ? 128 + (signalNumber(signal) ?? 0) : Number(exit.fields[0]);
-      return { exitCode, ...(signal ? { signal } : {}), stdout: Buffer.concat(out), stderr: Buffer.concat(errs), timedOut };
+      if (timedOut) session.kill(); // fired while the session was being set up
+      session.stdout.on('data', (b: Buffer) => out.push(b));
+      session.stderr!.on('data', (b: Buffer) => errs.push(b));
+      session.stdin?.on('error', () => {}); // the process may exit without reading it
+      session.stdin?.end(req.stdin);
+      let exit: { exitCode: number; signal?: string } | undefined;
+      try {
+        exit = await session.exit;
+      } catch (e) {
+        if (!timedOut) throw e; // ERR_EXEC_LOST
+      }
+      if (timedOut || !exit) {
+        await this.reapGroup(session.pid);
+        return killed();
+      }
+      return { ...exit, stdout: Buffer.concat(out), stderr: Buffer.concat(errs), timedOut };
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Start a process in the running container whose shim owns stateDir, through the shim's exec
+   * socket; resolves once it runs. Rejects ERR_EXEC_START (it could not start: stage, errno),
+   * ERR_CONTAINER_NOT_RUNNING (no shim listening), ERR_CANCELED (opts.signal).
+   */
+  async execStream(stateDir: string, req: ExecRequestLike, opts: ExecIo & { signal?: AbortSignal } = {}): Promise<ShimExecSession> {
+    const payload = encodeExec(req, opts);
+    const what = `cannot exec in container process ${req.pid}`;
+    const sock = await connectExec(stateDir, what);
+    return new Promise<ShimExecSession>((resolve, reject) => {
+      const frames = new FrameReader();
+      let session: ExecSessionImpl | undefined;
+      const fail = (e: Error) => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        sock.destroy();
+        reject(e);
+      };
+      const onAbort = () => fail(new NodeletError('Canceled', 'ERR_CANCELED', `${what}: canceled before the process started`));
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener('abort', onAbort);
+      sock.on('data', (chunk: Buffer) => {
+        let list: Frame[];
+        try {
+          list = frames.push(chunk);
+        } catch (e) {
+          return session ? session.lost(e as Error) : fail(e as Error);
+        }
+        for (const f of list) {
+          if (session) {
+            session.frame(f);
+          } else if (f.type === FRAMES.STARTED) {
+            opts.signal?.removeEventListener('abort', onAbort);
+            session = new ExecSessionImpl(sock, Number(f.payload.toString()), opts);
+            resolve(session);
+          } else if (f.type === FRAMES.ERROR) {
+            return fail(startError(what, { tag: T.ST_ERROR, fields: f.payload.toString('utf8').split('\0') }, 'ERR_EXEC_START'));
+          } else {
+            return fail(unavailable('ERR_SHIM_PROTOCOL', `${what}: the shim sent frame ${f.type} before STARTED`));
+          }
+        }
+      });
+      sock.on('error', () => {}); // 'close' follows
+      sock.on('close', () => {
+        if (session) return session.closed();
+        // a refusal's ERROR frame can be lost to the EPIPE of our own write: tell the cases apart by the shim
+        if (this.shimAliveSync(stateDir)) {
+          fail(unavailable('ERR_EXEC_REFUSED', `${what}: the shim dropped the exec connection before starting it (more than ${EXEC_MAX_CONCURRENT} execs at once?); retry`));
+        } else {
+          fail(failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is gone (the container exited)`));
+        }
+      });
+      sock.write(encodeFrame(FRAMES.REQUEST, payload));
+    });
   }
 
   /** After a timeout: make sure nothing of the exec's process group is left running. */

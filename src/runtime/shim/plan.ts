@@ -82,6 +82,8 @@ export interface ShimPlan {
   rlimits: PlanRlimit[];
   noNewPrivs: boolean;
   capabilities: PlanCapabilities;
+  /** Seccomp filter (struct sock_filter[] as hex, src/runtime/seccomp); absent = unconfined. */
+  seccomp?: string;
   uid: number;
   gid: number;
   additionalGids: number[];

@@ -5,8 +5,8 @@
 // A message is a sequence of records: u32 tag (LE) + u32 length (LE) + payload.
 // A payload is a tuple of `fields` NUL-separated strings (no NUL inside a
 // field); numbers are decimal strings, capability masks "0x" hex strings.
-// The plan/exec request is sent on fd 3 and ends at EOF; status records come
-// back on fd 4.
+// The plan is sent on fd 3 and ends at EOF; status records come back on fd 4.
+// An exec request travels in a REQUEST frame on the monitor's exec socket (FRAMES below).
 
 import { invalidArgument } from '../../errors.js';
 
@@ -62,13 +62,52 @@ export const TAGS = {
   TTY: [29, 1],
   STDIN: [30, 1],
   EXEC_PID: [31, 1],
+  WINSIZE: [32, 2], // exec with tty: initial cols, rows
+  SECCOMP: [33, 1], // seccomp filter: struct sock_filter[] as lowercase hex (installed unchanged)
   ST_SHIM_PID: [64, 1], // shim pid (sent first, so a hung start can be killed)
-  ST_STARTED: [65, 2], // container (or exec) pid, startedAt
+  ST_STARTED: [65, 2], // container pid, startedAt
   ST_ERROR: [66, 3], // stage, errno, message
-  ST_EXIT: [67, 2], // exec: exit code, signal name ("" if none)
 } as const satisfies Record<string, readonly [number, number]>;
 
 export type TagName = keyof typeof TAGS;
+
+/**
+ * The exec socket: each running container's monitor listens on <stateDir>/EXEC_SOCKET
+ * (mode 0600, root peers only) and forks a helper per connection. Frames in both
+ * directions: [type u8][len u32 BE][payload]. The client sends REQUEST (the exec records,
+ * TAGS above) first; fields-payloads are NUL-separated strings like the records'.
+ */
+export const FRAMES = {
+  REQUEST: 1, // client -> shim, first and once: exec records (encodeExec)
+  STDIN: 2, // data for the process's stdin (or the terminal)
+  STDIN_EOF: 3, // close stdin (with a tty: the terminal's EOF character)
+  RESIZE: 4, // cols u16 BE, rows u16 BE (tty only)
+  SIGNAL: 5, // signal number u32 BE, sent to the exec's process group
+  STARTED: 16, // shim -> client, fields: pid (host pid, also the process group)
+  STDOUT: 17, // data (with a tty: the terminal's output)
+  STDERR: 18, // data
+  EXIT: 19, // fields: exit code (WEXITSTATUS, 0 if signalled), signal name ("" if none); last frame
+  ERROR: 20, // fields: stage, errno, message; the exec never ran; last frame
+} as const;
+export type FrameName = keyof typeof FRAMES;
+export const FRAME_HEADER_BYTES = 5;
+/** Largest payload of every frame but REQUEST (which is bounded by LIMITS.MESSAGE_BYTES). */
+export const FRAME_DATA_MAX = 32768;
+export const EXEC_SOCKET = 'exec.sock';
+/** After the exec'd process exits, output still arriving is relayed for at most this long
+ * (a `setsid` daemon that keeps the pipes open cannot hold an exec probe open). */
+export const EXEC_OUTPUT_GRACE_MS = 1000;
+/** Concurrent execs per container; more are refused with EAGAIN. */
+export const EXEC_MAX_CONCURRENT = 128;
+
+/** One frame: header + payload. */
+export function encodeFrame(type: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
+  const p = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  h.writeUInt8(type, 0);
+  h.writeUInt32BE(p.length, 1);
+  return Buffer.concat([h, p], FRAME_HEADER_BYTES + p.length);
+}
 
 export interface WireRecord {
   tag: number;
@@ -132,6 +171,15 @@ export function renderProtocolHeader(): string {
   for (const [k, [tag, arity]] of Object.entries(TAGS)) {
     lines.push(`#define NL_TAG_${k} ${tag}`, `#define NL_FIELDS_${k} ${arity}`);
   }
+  lines.push('');
+  for (const [k, v] of Object.entries(FRAMES)) lines.push(`#define NL_FRAME_${k} ${v}`);
+  lines.push(
+    `#define NL_FRAME_HEADER_BYTES ${FRAME_HEADER_BYTES}`,
+    `#define NL_FRAME_DATA_MAX ${FRAME_DATA_MAX}`,
+    `#define NL_EXEC_SOCKET "${EXEC_SOCKET}"`,
+    `#define NL_EXEC_OUTPUT_GRACE_MS ${EXEC_OUTPUT_GRACE_MS}`,
+    `#define NL_EXEC_MAX_CONCURRENT ${EXEC_MAX_CONCURRENT}`,
+  );
   lines.push('', '#define NL_TAG_TABLE(X) \\');
   const entries = Object.entries(TAGS);
   entries.forEach(([k], i) => lines.push(`  X(${k})${i === entries.length - 1 ? '' : ' \\'}`));

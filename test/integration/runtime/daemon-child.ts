@@ -1,6 +1,6 @@
 // Child "daemon" for recovery.test.ts: opens a runtime over the given state,
-// starts a pod with two containers, prints their ids and pids as one JSON line,
-// then idles until the test SIGKILLs it.
+// starts a pod with two containers and an exec in one, prints their ids and
+// pids as one JSON line, then idles until the test SIGKILLs it.
 import path from 'node:path';
 import { createCgroupManager } from '../../../src/cgroups/index.js';
 import { createNamespacePinner, createPodNetwork } from '../../../src/network/index.js';
@@ -20,6 +20,10 @@ const long = await rt.createContainer(sb, containerConfig(f, 'long', ['/bin/sh',
 const short = await rt.createContainer(sb, containerConfig(f, 'short', ['/bin/sh', '-c', 'i=1; while [ $i -le 60 ]; do echo line $i; i=$((i+1)); sleep 0.02; done; exit 7']));
 await rt.startContainer(long);
 await rt.startContainer(short);
+// an exec in flight when the daemon dies: the shim must kill it (its client is gone)
+const inflight = await rt.exec(long, ['sleep', '4261.5']);
+inflight.stdout.resume();
+inflight.stderr?.resume();
 const s1 = await rt.containerStatus(long);
 const s2 = await rt.containerStatus(short);
 process.stdout.write(JSON.stringify({ sb, long, short, longPid: s1.pid, shortPid: s2.pid, shortLog: s2.logPath, longLog: s1.logPath }) + '\n');

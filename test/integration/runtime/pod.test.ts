@@ -105,13 +105,46 @@ describe('two-container pod', () => {
     await waitFor(async () => (await f.cgroups.pids(`${(await f.rt.podSandboxStatus(sbId)).cgroupPath}/${b}`)).length === 1 || undefined, 5000, 'exec processes gone');
   });
 
+  it('exec -it: a terminal from the container\'s own devpts, sized and resized; -i streams stdin', async () => {
+    const t = await f.rt.exec(b, sh('tty; stty size; read x; stty size; exit 5'), { tty: true, stdin: true, size: { cols: 120, rows: 33 } });
+    expect(t.stderr).toBeNull();
+    let acc = '';
+    t.stdout.on('data', (d: Buffer) => { acc += d.toString(); });
+    await waitFor(() => /33 120\r\n/.test(acc) || undefined, 5000, 'the first stty size');
+    expect(acc).toMatch(/^\/dev\/pts\/\d+\r\n33 120\r\n$/);
+    t.resize(80, 24);
+    t.stdin!.write('x\n');
+    expect(await t.exit).toEqual({ exitCode: 5 });
+    expect(acc).toMatch(/x\r\n24 80\r\n$/);
+
+    const i = await f.rt.exec(b, ['sh', '-c', 'while read l; do echo "<$l>"; done; exit 2'], { stdin: true });
+    let got = '';
+    i.stdout.on('data', (d: Buffer) => { got += d.toString(); });
+    i.stderr!.resume();
+    i.stdin!.write('one\n');
+    await waitFor(() => got === '<one>\n' || undefined, 5000, 'the echo of the first line');
+    i.stdin!.end('two\n');
+    expect(await i.exit).toEqual({ exitCode: 2 });
+    expect(got).toBe('<one>\n<two>\n');
+    const e = await f.rt.exec(b, ['/no/such/binary']).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'ERR_EXEC_START' });
+    await waitFor(async () => (await f.cgroups.pids(`${(await f.rt.podSandboxStatus(sbId)).cgroupPath}/${b}`)).length === 1 || undefined, 5000, 'exec processes gone');
+  });
+
   it('stop: SIGTERM then SIGKILL after the grace period, exit recorded and announced', async () => {
     const t0 = Date.now();
+    const running = await f.rt.exec(b, ['sleep', '4260.5']); // ends with the container
+    running.stdout.resume();
+    running.stderr!.resume();
+    // the exec joined the container's cgroup; the shim's helper relaying it did not
+    expect((await f.cgroups.pids(`${(await f.rt.podSandboxStatus(sbId)).cgroupPath}/${b}`)).length).toBe(2);
     await f.rt.stopContainer(b, 1); // sleep as PID 1 ignores SIGTERM → SIGKILL after 1 s
     expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
     const st = await f.rt.containerStatus(b);
     expect(st).toMatchObject({ state: 'exited', exitCode: 137, signal: 'SIGKILL', reason: 'Error' });
     expect(exits.find((e) => e.containerId === b)?.status.exitCode).toBe(137);
+    expect(await running.exit).toEqual({ exitCode: 137, signal: 'SIGKILL' });
+    await expect(f.rt.exec(b, ['true'])).rejects.toMatchObject({ code: 'ERR_CONTAINER_NOT_RUNNING' });
     await f.rt.stopContainer(b, 1); // idempotent
   });
 

@@ -10,6 +10,7 @@ import { NodeletRuntime } from '../../../src/runtime/runtime.js';
 import { inspectRuntimeState } from '../../../src/runtime/inspect.js';
 import type { ContainerExitEvent } from '../../../src/runtime/types.js';
 import { makeFixture, mountsUnder, pidAlive, sleep, waitFor, type Fixture } from './fixture.js';
+import { processesMentioning } from '../shim/util.js';
 
 let f: Fixture;
 beforeAll(async () => { f = await makeFixture(); });
@@ -29,8 +30,11 @@ it('containers survive a SIGKILLed daemon and are re-adopted with their true exi
     if (child.exitCode !== null && !line) throw new Error(`child daemon died: ${stderr}`);
     return line ? (JSON.parse(line) as { sb: string; long: string; short: string; longPid: number; shortPid: number; shortLog: string; longLog: string }) : undefined;
   }, 30_000, 'the child daemon to start its containers');
+  expect((await processesMentioning('4261.5')).length).toBeGreaterThan(0);
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
+  // its exec in flight lost its client: the shim killed it
+  await waitFor(async () => (await processesMentioning('4261.5')).length === 0 || undefined, 5000, 'the orphaned exec to be killed');
 
   // The daemon is gone; the containers are not disturbed.
   expect(pidAlive(info.longPid)).toBe(true);
@@ -61,6 +65,13 @@ it('containers survive a SIGKILLed daemon and are re-adopted with their true exi
 
   // The re-adopted container is fully managed: exec, stop with an exit event, removal.
   expect((await f.rt.execSync(info.long, ['echo', 'still here'])).stdout.toString()).toBe('still here\n');
+  const s = await f.rt.exec(info.long, ['sh', '-c', 'read x; echo "re-adopted $x"'], { stdin: true });
+  let got = '';
+  s.stdout.on('data', (d: Buffer) => { got += d.toString(); });
+  s.stderr!.resume();
+  s.stdin!.end('and streaming\n');
+  expect(await s.exit).toEqual({ exitCode: 0 });
+  expect(got).toBe('re-adopted and streaming\n');
   await f.rt.stopContainer(info.long, 5);
   await waitFor(() => events.find((e) => e.containerId === info.long), 5000, 'the exit event of the re-adopted container');
   expect(await f.rt.containerStatus(info.long)).toMatchObject({ state: 'exited', exitCode: 0, reason: 'Completed' });

@@ -63,12 +63,23 @@ test('a new cgroup namespace is rooted at the container cgroup; exec joins the c
   const s = await f.client.start(plan);
   try {
     const inside = await f.client.exec({
-      pid: s.pid, cgroupProcsFiles: [join(cg, 'cgroup.procs')], argv: ['cat', '/proc/self/cgroup'], env: [], cwd: '/',
+      stateDir: plan.stateDir, pid: s.pid, cgroupProcsFiles: [join(cg, 'cgroup.procs')], argv: ['cat', '/proc/self/cgroup'], env: [], cwd: '/',
       uid: 0, gid: 0, additionalGids: [], capabilities: DEFAULT_CAPS, noNewPrivs: true,
     });
     expect(inside.stdout.toString()).toMatch(/^\d+:memory:\/$/m); // the container's cgroup is its root
     const procs = (await readFile(join(cg, 'cgroup.procs'), 'utf8')).trim().split('\n');
-    expect(procs).toEqual([String(s.pid)]); // the exec (and its shim) are gone again
+    expect(procs).toEqual([String(s.pid)]); // the exec is gone again
+    // only the exec'd process joins: the shim's helper stays out (a cgroup kill must not take it)
+    const running = await f.client.execStream(plan.stateDir, {
+      pid: s.pid, cgroupProcsFiles: [join(cg, 'cgroup.procs')], argv: ['sleep', '1000'], env: [], cwd: '/',
+      uid: 0, gid: 0, additionalGids: [], capabilities: DEFAULT_CAPS, noNewPrivs: true,
+    });
+    const during = (await readFile(join(cg, 'cgroup.procs'), 'utf8')).trim().split('\n').map(Number);
+    expect(during.sort()).toEqual([s.pid, running.pid].sort());
+    running.stdout.resume();
+    running.stderr!.resume();
+    running.kill();
+    expect(await running.exit).toEqual({ exitCode: 137, signal: 'SIGKILL' });
   } finally {
     process.kill(s.pid, 'SIGKILL');
     await f.client.waitExit(plan.stateDir);

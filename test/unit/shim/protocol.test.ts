@@ -1,7 +1,7 @@
 // The wire format is defined once (protocol.ts); native/protocol.h is generated from it.
 import { describe, expect, test } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { decodeRecords, encodeRecords, LIMITS, renderProtocolHeader, TAGS } from '../../../src/runtime/shim/protocol.js';
+import { decodeRecords, encodeFrame, encodeRecords, FRAME_HEADER_BYTES, FRAMES, LIMITS, renderProtocolHeader, TAGS } from '../../../src/runtime/shim/protocol.js';
 import { encodeExec, encodePlan } from '../../../src/runtime/shim/encode.js';
 import { minimalShimPlan, DEFAULT_CAPS } from '../../helpers/shim-plan.js';
 import { isNodeletError } from '../../../src/errors.js';
@@ -91,5 +91,31 @@ describe('plan encoding', () => {
     expect(records.find((r) => r.tag === TAGS.EXEC_PID[0])?.fields).toEqual(['42']);
     expect(records.find((r) => r.tag === TAGS.ADDITIONAL_GID[0])?.fields).toEqual(['3']);
     expect(() => encodeExec({ pid: 0, cgroupProcsFiles: [], argv: ['ls'], env: [], cwd: '/', uid: 0, gid: 0, additionalGids: [], capabilities: DEFAULT_CAPS, noNewPrivs: false })).toThrow(/pid/);
+  });
+
+  test('exec requests carry tty, stdin and the initial window size (tty only)', () => {
+    const base = { pid: 42, cgroupProcsFiles: [], argv: ['sh'], env: [], cwd: '/', uid: 0, gid: 0, additionalGids: [], capabilities: DEFAULT_CAPS, noNewPrivs: true };
+    const get = (buf: Buffer, t: keyof typeof TAGS) => decodeRecords(buf).records.filter((r) => r.tag === TAGS[t][0]).map((r) => r.fields);
+    const tty = encodeExec(base, { tty: true, stdin: true, size: { cols: 120, rows: 40 } });
+    expect([get(tty, 'TTY'), get(tty, 'STDIN'), get(tty, 'WINSIZE')]).toEqual([[['1']], [['1']], [['120', '40']]]);
+    const plain = encodeExec(base, { size: { cols: 120, rows: 40 } });
+    expect([get(plain, 'TTY'), get(plain, 'STDIN'), get(plain, 'WINSIZE')]).toEqual([[['0']], [['0']], []]);
+    expect(() => encodeExec(base, { tty: true, size: { cols: 70000, rows: 1 } })).toThrow(/size/);
+  });
+});
+
+describe('exec socket frames', () => {
+  test('frame types are unique; client frames < 16 <= shim frames', () => {
+    const nums = Object.values(FRAMES);
+    expect(new Set(nums).size).toBe(nums.length);
+    for (const [name, n] of Object.entries(FRAMES)) expect(['REQUEST', 'STDIN', 'STDIN_EOF', 'RESIZE', 'SIGNAL'].includes(name)).toBe(n < 16);
+  });
+
+  test('a frame is [type u8][len u32 BE][payload]', () => {
+    const f = encodeFrame(FRAMES.STDOUT, 'héllo');
+    expect(f[0]).toBe(FRAMES.STDOUT);
+    expect(f.readUInt32BE(1)).toBe(6);
+    expect(f.subarray(FRAME_HEADER_BYTES).toString()).toBe('héllo');
+    expect(encodeFrame(FRAMES.STDIN_EOF)).toEqual(Buffer.from([FRAMES.STDIN_EOF, 0, 0, 0, 0]));
   });
 });
