@@ -109,11 +109,25 @@ function api(socket, method, p, body) {
   });
 }
 
-function procStat(pid) {
-  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+function statTicks(file) {
+  const s = fs.readFileSync(file, 'utf8');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]), sys: Number(f[12]), comm: s.slice(s.indexOf('(') + 1, s.lastIndexOf(')')) };
+}
+
+function procStat(pid) {
+  const t = statTicks(`/proc/${pid}/stat`);
   const rss = Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]) * 1024;
-  return { cpuTicks: Number(f[11]) + Number(f[12]), rss };
+  // per thread: the main (event-loop) thread has the process's pid
+  const threads = {};
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const x = statTicks(`/proc/${pid}/task/${tid}/stat`);
+      const name = Number(tid) === pid ? 'main' : x.comm;
+      threads[name] = (threads[name] ?? 0) + x.user + x.sys;
+    } catch { /* thread gone */ }
+  }
+  return { cpuTicks: t.user + t.sys, user: t.user, sys: t.sys, threads, rss };
 }
 
 async function density(N) {
@@ -156,7 +170,11 @@ spec:
   await sleep(20_000);
   const b = procStat(d.pid);
   const cpu = ((b.cpuTicks - a.cpuTicks) / hz) / ((Date.now() - w0) / 1000) * 100;
+  const secs = (Date.now() - w0) / 1000;
+  const pct = (ticks) => `${((ticks / hz / secs) * 100).toFixed(2)}%`;
+  const byThread = Object.entries(b.threads).map(([k, v]) => [k, v - (a.threads[k] ?? 0)]).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]);
   console.log(`N=${String(N).padStart(3)}  ready ${ready}/${N}  start ${(startMs / N).toFixed(0)} ms/pod (${(startMs / 1000).toFixed(1)} s total)  daemon RSS ${(b.rss / 1048576).toFixed(0)} MB  CPU ${cpu.toFixed(2)}% of a core (steady, 20 s)`);
+  console.log(`       CPU user ${pct(b.user - a.user)} sys ${pct(b.sys - a.sys)}; by thread: ${byThread.map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   // teardown (not timed)
   const list = (await api(socket, 'GET', '/api/v1/pods')).json.items;
   await Promise.all(list.map((p) => api(socket, 'DELETE', `/api/v1/namespaces/default/pods/${p.metadata.name}?gracePeriodSeconds=0&wait=1`)));

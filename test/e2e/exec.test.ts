@@ -1,4 +1,4 @@
-// `nodelet exec` end to end: a real daemon, the CLI (dist/cli/main.js) over the
+// `nodelet exec` end to end: a real daemon, the CLI (the nodelet bundle) over the
 // streaming exec API (WebSocket, v5.channel.k8s.io) into a busybox container.
 // -i streams stdin live (a line goes in, its echo comes back before the next),
 // exit codes propagate, -it under a real pseudo-terminal (util-linux script)

@@ -1,4 +1,5 @@
-// e2e helpers: the real CLI (dist/cli/main.js) as a child process with a
+// e2e helpers: the real CLI as users run it (the `nodelet` bundle,
+// dist/bundle/nodelet.cjs, built by npm run build) as a child process with a
 // private --root/--run-root on /dev/shm, a unique cgroup parent and CNI conf
 // dir, and leak checks (mounts, cgroups, state dirs, processes).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = path.join(REPO, 'dist/cli/main.js');
+export const CLI = path.join(REPO, 'dist/bundle/nodelet.cjs');
 
 export interface Env {
   dir: string;

@@ -63,6 +63,8 @@ export class ShimStartError extends NodeletError {
 const log = getLogger('shim');
 const START_TIMEOUT_MS = 30_000;
 const EXIT_POLL_MS = 1_000;
+/** Every Nth poll also checks the shim's start time (pid reuse, zombie); the others only kill(pid, 0). */
+const DEEP_POLL_EVERY = 10;
 const T = Object.fromEntries(Object.entries(TAGS).map(([k, [n]]) => [k, n])) as Record<keyof typeof TAGS, number>;
 
 export const DEFAULT_SHIM_BINARY = join(dirname(fileURLToPath(import.meta.url)), '../../../native/build/nodelet-shim');
@@ -123,6 +125,16 @@ function procStatSync(pid: number): string[] | undefined {
     return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
+  }
+}
+
+/** kill(pid, 0): the pid exists (it may be a zombie or a reused pid: see pidAlive). */
+function signalZeroAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -457,7 +469,15 @@ export class ShimClient {
       const onAbort = () => finish(() => reject(new NodeletError('Canceled', 'ERR_CANCELED', `waiting for the exit of ${stateDir} was aborted`)));
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort);
-      const timer = setInterval(() => check(true), EXIT_POLL_MS);
+      // The exit arrives by inotify (exit.json renamed into the dir); the poll only notices a shim that died
+      // without recording one. At hundreds of containers it must stay cheap: a signal-0 probe of the
+      // shim's pid each second, the full check (state file + /proc start time) every DEEP_POLL_EVERY.
+      const shimPid = readJson(join(stateDir, 'state.json'))?.shimPid;
+      let polls = 0;
+      const timer = setInterval(() => {
+        if (++polls % DEEP_POLL_EVERY !== 0 && typeof shimPid === 'number' && signalZeroAlive(shimPid)) return;
+        check(true);
+      }, EXIT_POLL_MS);
       try {
         watcher = watch(stateDir, () => check(false));
         watcher.on('error', () => {});
