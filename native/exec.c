@@ -256,22 +256,13 @@ static void exec_child(const struct exec_stdio *io, int status_w) {
 /* Fork the process; returns its pid once it exec'd, -1 with g_err set if it did not. */
 static pid_t start_process(const struct exec_stdio *io) {
   int st[2];
-  struct nl_err child_err;
   if (pipe2(st, O_CLOEXEC) < 0) return fail("exec", "pipe");
   pid_t pid = fork();
   if (pid < 0) return fail("exec", "fork");
   if (pid == 0) exec_child(io, st[1]);
   close(st[1]);
-  ssize_t n;
-  do n = read(st[0], &child_err, sizeof child_err);
-  while (n < 0 && errno == EINTR);
-  close(st[0]);
-  if (n == 0) return pid;
+  if (await_exec(st[0], "exec process") == 0) return pid;
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-  if (n != (ssize_t)sizeof child_err) return fail_errno("exec", EPROTO, "short status from exec process");
-  child_err.stage[sizeof child_err.stage - 1] = '\0';
-  child_err.msg[sizeof child_err.msg - 1] = '\0';
-  g_err = child_err;
   return -1;
 }
 

@@ -107,21 +107,6 @@ static int place_child(const struct nl_plan *p, pid_t pid, int self_cgroup) {
   return 0;
 }
 
-/* Read the child's exec status: EOF with nothing = exec succeeded. */
-static int await_exec(int status_r) {
-  struct nl_err child_err;
-  ssize_t n;
-  do n = read(status_r, &child_err, sizeof child_err);
-  while (n < 0 && errno == EINTR);
-  close(status_r);
-  if (n == 0) return 0;
-  if (n != (ssize_t)sizeof child_err) return fail_errno("exec", EPROTO, "short status from container process");
-  child_err.stage[sizeof child_err.stage - 1] = '\0';
-  child_err.msg[sizeof child_err.msg - 1] = '\0';
-  g_err = child_err;
-  return -1;
-}
-
 static void abort_child(pid_t pid) {
   kill(pid, SIGKILL);
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
@@ -165,7 +150,7 @@ static int create_container(struct nl_monitor *m) {
     struct nl_err mine = g_err;
     abort_child(pid);
     /* the child may have failed first (then it is gone: ESRCH here): its error is the cause */
-    if (await_exec(status_r) == 0) g_err = mine;
+    if (await_exec(status_r, "container process") == 0) g_err = mine;
     return -1;
   }
   /* EPIPE: the child failed already and says why on the status pipe */
@@ -175,7 +160,7 @@ static int create_container(struct nl_monitor *m) {
     return -1;
   }
   close(sync_w);
-  if (await_exec(status_r) < 0) {
+  if (await_exec(status_r, "container process") < 0) {
     abort_child(pid);
     return -1;
   }

@@ -102,6 +102,7 @@ int plan_parse(const char *msg, size_t len, char *arena, struct nl_plan *p, enum
 /* util.c */
 int send_record(int fd, int tag, int nfields, ...);
 int send_error(int fd);
+int await_exec(int status_r, const char *what);
 int write_all(int fd, const void *buf, size_t len);
 int write_file(const char *path, const char *content);
 int write_file_atomic(const char *dir, const char *name, const char *content, size_t len);

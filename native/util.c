@@ -73,6 +73,22 @@ int send_record(int fd, int tag, int nfields, ...) {
   return write_all(fd, buf, 8 + len);
 }
 
+/* Read a child's exec status from the close-on-exec pipe and close it: EOF with
+ * nothing means it exec'd (0); else its nl_err becomes ours (-1). */
+int await_exec(int status_r, const char *what) {
+  struct nl_err child_err;
+  ssize_t n;
+  do n = read(status_r, &child_err, sizeof child_err);
+  while (n < 0 && errno == EINTR);
+  close(status_r);
+  if (n == 0) return 0;
+  if (n != (ssize_t)sizeof child_err) return fail_errno("exec", EPROTO, "short status from %s", what);
+  child_err.stage[sizeof child_err.stage - 1] = '\0';
+  child_err.msg[sizeof child_err.msg - 1] = '\0';
+  g_err = child_err;
+  return -1;
+}
+
 int send_error(int fd) {
   char num[16];
   snprintf(num, sizeof num, "%d", g_err.errnum);

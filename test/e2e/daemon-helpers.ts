@@ -82,3 +82,15 @@ export async function waitPod(socket: string, name: string, pred: (p: any) => bo
 }
 
 export const cstatus = (pod: any, name: string) => (pod.status?.containerStatuses ?? []).find((c: any) => c.name === name);
+
+/** Delete every pod through the API (so the daemon tears everything down), stop the daemon, remove the env. */
+export async function stopAndClean(daemon: DaemonHandle | undefined, env: Env | undefined): Promise<void> {
+  if (daemon && daemon.proc.child.exitCode === null) {
+    const list = await api(daemon.socket, 'GET', '/api/v1/pods').catch(() => undefined);
+    const dump = setTimeout(() => console.error(`daemon stderr:\n${daemon.proc.stderr().slice(-4000)}`), 30_000);
+    for (const p of list?.json?.items ?? []) await api(daemon.socket, 'DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}?gracePeriodSeconds=0&wait=1`);
+    await daemon.stop();
+    clearTimeout(dump);
+  }
+  await env?.cleanup();
+}

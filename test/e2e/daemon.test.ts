@@ -5,19 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BUSYBOX, cgroupChildren, leftovers, makeEnv, run, sleep, start, waitUntil, type Env } from './helpers.js';
-import { api, cstatus, getPod, startDaemon, waitPod, watch, type DaemonHandle } from './daemon-helpers.js';
+import { api, cstatus, getPod, startDaemon, stopAndClean, waitPod, watch, type DaemonHandle } from './daemon-helpers.js';
 
 let env: Env | undefined;
 let daemon: DaemonHandle | undefined;
 afterEach(async () => {
-  // delete every pod through the API so nothing is left, then stop
-  if (daemon && daemon.proc.child.exitCode === null) {
-    const list = await api(daemon.socket, 'GET', '/api/v1/pods').catch(() => undefined);
-    for (const p of list?.json?.items ?? []) await api(daemon.socket, 'DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}?gracePeriodSeconds=0&wait=1`);
-    await daemon.stop();
-  }
+  await stopAndClean(daemon, env);
   daemon = undefined;
-  await env?.cleanup();
   env = undefined;
 });
 

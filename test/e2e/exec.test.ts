@@ -8,20 +8,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import { BUSYBOX, CLI, makeEnv, run, waitUntil, type Env } from './helpers.js';
-import { api, cstatus, startDaemon, waitPod, type DaemonHandle } from './daemon-helpers.js';
+import { api, cstatus, startDaemon, stopAndClean, waitPod, type DaemonHandle } from './daemon-helpers.js';
 
 let env: Env | undefined;
 let daemon: DaemonHandle | undefined;
 const children: ChildProcessWithoutNullStreams[] = [];
 afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (daemon && daemon.proc.child.exitCode === null) {
-    const list = await api(daemon.socket, 'GET', '/api/v1/pods').catch(() => undefined);
-    for (const p of list?.json?.items ?? []) await api(daemon.socket, 'DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}?gracePeriodSeconds=0&wait=1`);
-    await daemon.stop();
-  }
+  await stopAndClean(daemon, env);
   daemon = undefined;
-  await env?.cleanup();
   env = undefined;
 });
 

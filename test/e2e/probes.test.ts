@@ -2,7 +2,7 @@
 // daemon (short periods; back-off 0.5 s doubling to 4 s via the test flags).
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BUSYBOX, makeEnv, run, sleep, type Env } from './helpers.js';
-import { api, cstatus, startDaemon, waitPod, type DaemonHandle } from './daemon-helpers.js';
+import { api, cstatus, startDaemon, stopAndClean, waitPod, type DaemonHandle } from './daemon-helpers.js';
 
 let env: Env;
 let daemon: DaemonHandle;
@@ -10,16 +10,7 @@ beforeAll(async () => {
   env = makeEnv();
   daemon = await startDaemon(env);
 });
-afterAll(async () => {
-  if (daemon && daemon.proc.child.exitCode === null) {
-    const list = await api(daemon.socket, 'GET', '/api/v1/pods').catch(() => undefined);
-    const dump = setTimeout(() => console.error(`daemon stderr:\n${daemon.proc.stderr().slice(-4000)}`), 30_000);
-    for (const p of list?.json?.items ?? []) await api(daemon.socket, 'DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}?gracePeriodSeconds=0&wait=1`);
-    await daemon.stop();
-    clearTimeout(dump);
-  }
-  await env?.cleanup();
-});
+afterAll(() => stopAndClean(daemon, env));
 
 async function create(yaml: string): Promise<void> {
   const r = await api(daemon.socket, 'POST', '/api/v1/namespaces/default/pods', yaml, 'application/yaml');
