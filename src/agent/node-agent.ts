@@ -43,6 +43,8 @@ export interface NodeAgentDeps {
   /** Container log rotation (kubelet containerLogMaxSize / containerLogMaxFiles): default 10 MiB, 5 files. */
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** kubelet's --seccomp-default: RuntimeDefault seccomp for containers whose pod sets no profile. */
+  seccompDefault?: boolean;
   /** Admits pod sysctls (kubelet --allowed-unsafe-sysctls); default: the safe set only. */
   sysctls?: SysctlAllowlist;
 }
@@ -604,7 +606,7 @@ export class NodeAgent extends EventEmitter {
         pod, container: c, image: img, attempt,
         podLogsDir: podLogsDirFor(path.join(this.deps.root, 'logs'), pod),
         volumePaths: e.volumePaths ?? {},
-        objects: e.objects, podIPs, hostIPs: this.hostIPs, nodeName: this.deps.nodeName ?? os.hostname(),
+        objects: e.objects, podIPs, hostIPs: this.hostIPs, nodeName: this.deps.nodeName ?? os.hostname(), seccompDefault: this.deps.seccompDefault,
       });
       for (const w of warnings) this.recorder.record(pod, 'Warning', 'Warning', w, fp);
       // API data volumes (configMap, secret, downwardAPI, projected) are always mounted read-only, as kubelet does

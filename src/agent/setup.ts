@@ -26,6 +26,8 @@ export interface AgentConfig {
   resyncMs?: number;
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** kubelet --seccomp-default: RuntimeDefault when a pod sets no seccomp profile */
+  seccompDefault?: boolean;
   /** kubelet --allowed-unsafe-sysctls: names or prefixes ending in * */
   allowedUnsafeSysctls?: string[];
 }
@@ -70,7 +72,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   });
   const runtime = await NodeletRuntime.open({ runRoot: path.join(cfg.runRoot, 'runtime'), root: cfg.root, images, cgroups, pinner: createNamespacePinner({}), network });
   const volumes = new VolumeManager({ root: cfg.root });
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls });
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls, seccompDefault: cfg.seccompDefault });
   return {
     agent, runtime, images, cgroups,
     async close() {

@@ -28,6 +28,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--backoff-initial <ms>', 'initial restart back-off in ms (default 10000; for tests)')
     .option('--backoff-max <ms>', 'maximum restart back-off in ms (default 300000; for tests)')
     .option('--allowed-unsafe-sysctls <list>', 'comma-separated unsafe sysctls or prefixes (kernel.msg*,net.core.somaxconn) pods may set, as kubelet\'s flag')
+    .option('--seccomp-default', 'RuntimeDefault seccomp for containers whose pod sets no profile (kubelet\'s seccompDefault)')
     .option('-d, --detach', 'hand the pods to the running daemon instead (see --socket)')
     .option('--socket <path>', 'daemon socket for --detach (default $NODELET_SOCKET or /run/nodelet/nodelet.sock)')
     .option('-q, --quiet', 'print only the containers\' logs')
@@ -43,7 +44,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
       const { runPods } = await import('./pod-run.js');
       const code = await runPods({
         file, root: g.root, runRoot: g.runRoot, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
-        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls),
+        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault,
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       });
       process.exitCode = code;
@@ -52,7 +53,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
   program
     .command('daemon')
     .description('run the node agent: static pods from --manifest-dir, the API on --socket')
-    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podCidr, bridgeName, maxParallelPulls, rescanMs, allowedUnsafeSysctls)')
+    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podCidr, bridgeName, maxParallelPulls, rescanMs, allowedUnsafeSysctls, seccompDefault)')
     .option('--manifest-dir <dir>', 'static pod manifests (default /etc/nodelet/manifests)')
     .option('--socket <path>', 'API socket (default /run/nodelet/nodelet.sock)')
     .option('--cgroup-parent <path>', 'parent cgroup of the pods (default /nodelet)')
@@ -62,6 +63,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--bridge-name <name>', 'bridge of the built-in pod network')
     .option('--max-parallel-pulls <n>', 'concurrent layer downloads')
     .option('--allowed-unsafe-sysctls <list>', 'comma-separated unsafe sysctls or prefixes (kernel.msg*,net.core.somaxconn) pods may set, as kubelet\'s flag')
+    .option('--seccomp-default', 'RuntimeDefault seccomp for containers whose pod sets no profile (kubelet\'s seccompDefault)')
     .option('--backoff-initial <ms>', 'initial restart back-off in ms (default 10000; for tests)')
     .option('--backoff-max <ms>', 'maximum restart back-off in ms (default 300000; for tests)')
     .option('--rescan <ms>', 'manifest directory rescan interval (default 20000)')
@@ -88,6 +90,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
         maxParallelPulls: o.maxParallelPulls ? Number(o.maxParallelPulls) : fc.maxParallelPulls,
         rescanMs: o.rescan ? Number(o.rescan) : fc.rescanMs,
         allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls) ?? fc.allowedUnsafeSysctls,
+        seccompDefault: o.seccompDefault ?? fc.seccompDefault,
         logMaxBytes: o.containerLogMaxSize ? Number(o.containerLogMaxSize) : undefined,
         logMaxFiles: o.containerLogMaxFiles ? Number(o.containerLogMaxFiles) : undefined,
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,

@@ -37,7 +37,8 @@ function seccompOf(sp: SeccompProfile | undefined): Pick<ContainerSecurity, 'sec
   return { seccomp: sp.type === 'Localhost' ? { type: sp.type, localhostProfile: sp.localhostProfile } : { type: sp.type } };
 }
 
-export function mergeSecurity(pod: Pod, c: Container): ContainerSecurity {
+/** seccompDefault: kubelet's --seccomp-default, RuntimeDefault for containers whose pod says nothing. */
+export function mergeSecurity(pod: Pod, c: Container, seccompDefault = false): ContainerSecurity {
   const p = pod.spec.securityContext ?? {};
   const s = c.securityContext ?? {};
   const groups = [...(p.supplementalGroups ?? [])];
@@ -58,7 +59,7 @@ export function mergeSecurity(pod: Pod, c: Container): ContainerSecurity {
     procMount: s.procMount,
     sysctls: Object.keys(sysctls).length ? sysctls : undefined,
     // the container's profile wins over the pod's (kubelet's determineEffectiveSecurityContext)
-    ...seccompOf(s.seccompProfile ?? p.seccompProfile),
+    ...seccompOf(s.seccompProfile ?? p.seccompProfile ?? (seccompDefault ? { type: 'RuntimeDefault' } : undefined)),
   };
 }
 
@@ -73,6 +74,8 @@ export interface ContainerConfigInput extends EnvContext {
   volumePaths: Record<string, string>;
   /** Host file bound at terminationMessagePath (kubelet creates one per container attempt). */
   terminationLogHostPath?: string;
+  /** kubelet's --seccomp-default: RuntimeDefault when neither the pod nor the container sets a profile. */
+  seccompDefault?: boolean;
   /** Override for tests; default resolveSubPath (symlink-escape safe, creates missing dirs). */
   subPathResolver?: (volumePath: string, subPath: string) => string;
 }
@@ -119,7 +122,7 @@ export function buildContainerConfig(input: ContainerConfigInput): BuiltContaine
   if (input.terminationLogHostPath && c.terminationMessagePath && !mounts.some((m) => m.containerPath === c.terminationMessagePath))
     mounts.push({ hostPath: input.terminationLogHostPath, containerPath: c.terminationMessagePath, readOnly: false });
 
-  const security = mergeSecurity(pod, c);
+  const security = mergeSecurity(pod, c, input.seccompDefault);
   verifyRunAsNonRoot(pod, c, security, image.config.user);
   const req = containerRequests(c);
   const lim = containerLimits(c);

@@ -218,4 +218,25 @@ spec:
     expect(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).toBe(hostRange);
     expect(leftovers(env).join('\n')).toBe('');
   });
+  it('--seccomp-default confines a pod that sets no profile (RuntimeDefault), as kubelet\'s seccompDefault', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'seccomp.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: confined }
+spec:
+  restartPolicy: Never
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "grep '^Seccomp:' /proc/self/status"]
+`);
+    const plain = await run(runArgs(env, f));
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/\[c\] Seccomp:\s+0/);
+    const def = await run([...env.globals, 'run', ...env.nodeFlags, '--seccomp-default', f]);
+    expect(def.code).toBe(0);
+    expect(def.stdout).toMatch(/\[c\] Seccomp:\s+2/);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
 });

@@ -50,6 +50,13 @@ describe('mergeSecurity', () => {
     expect(sec(pod({ type: 'Unconfined' }, { type: 'Localhost', localhostProfile: 'a.json' }))).toEqual({ type: 'Localhost', localhostProfile: 'a.json' });
     expect(sec(pod())).toBeUndefined();
   });
+
+  it('--seccomp-default fills in RuntimeDefault only where neither the pod nor the container chose', () => {
+    const def = (p: Pod) => mergeSecurity(p, p.spec.containers[0]!, true).seccomp;
+    expect(def(pod())).toEqual({ type: 'RuntimeDefault' });
+    expect(def(pod({ type: 'Unconfined' }))).toEqual({ type: 'Unconfined' });
+    expect(def(pod(undefined, { type: 'Localhost', localhostProfile: 'a.json' }))).toEqual({ type: 'Localhost', localhostProfile: 'a.json' });
+  });
 });
 
 describe('computeShimPlan', () => {
