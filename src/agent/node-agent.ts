@@ -15,7 +15,7 @@ import { getLogger } from '../log.js';
 import type { ImageProvider, ImageRecord } from '../image/types.js';
 import type { ContainerRuntime, ContainerStatus as RtStatus, PodSandboxStatus } from '../runtime/types.js';
 import type { Container, LifecycleHandler, Pod, PodObjects, PodStatus, Probe } from '../pod/api-types.js';
-import { computePodActions, killOrder, latestStatus, type RuntimePodStatus } from '../pod/actions.js';
+import { computePodActions, killOrder, latestStatus, pastActiveDeadline, type RuntimePodStatus } from '../pod/actions.js';
 import { Backoff, backoffKey, type BackoffOptions } from '../pod/backoff.js';
 import { buildContainerConfig, buildSandboxConfig, podLogsDirFor } from '../pod/container-config.js';
 import { computeProbeState, httpProbe, probeDue, runProbe, type ProbeKind, type ProbeWorkerState } from '../pod/probe.js';
@@ -77,8 +77,10 @@ interface PodEntry {
   dirty: boolean;
   timer?: NodeJS.Timeout;
   terminal: boolean;
-  /** kubelet admission refused the pod (phase Failed, nothing created) */
-  rejected?: { reason: string; message: string };
+  /** The pod failed as a whole (phase Failed with this reason): kubelet's admission refused it
+   * (nothing created), or it ran past spec.activeDeadlineSeconds (killed). */
+  failure?: { reason: string; message: string };
+  timerAt?: number;
   deleting?: { grace?: number; done: Promise<void>; resolve: () => void };
   gone: boolean;
   pullFailures: Map<string, number>;
@@ -144,15 +146,15 @@ export class NodeAgent extends EventEmitter {
   // ------------------------------------------------------------------ public
 
   /** Add or replace a pod (a changed spec with the same uid is not supported: delete and re-add). */
-  addPod(pod: Pod, objects: PodObjects = { configMaps: [], secrets: [] }, recovered?: { terminal: boolean; rejected?: PodEntry['rejected'] }): PodView {
+  addPod(pod: Pod, objects: PodObjects = { configMaps: [], secrets: [] }, recovered?: { terminal: boolean; failure?: PodEntry['failure'] }): PodView {
     const uid = pod.metadata.uid!;
     const existing = this.pods.get(uid);
     if (existing && !existing.gone) return this.view(existing);
     // kubelet's admission (sysctls); a recovered pod keeps the verdict it had
-    const rejected = recovered ? recovered.rejected : (this.deps.sysctls ?? this.defaultSysctls).admit(pod);
+    const rejected = recovered ? recovered.failure : (this.deps.sysctls ?? this.defaultSysctls).admit(pod);
     const e: PodEntry = {
       pod, objects, version: 1, waiting: {}, termMessages: {}, probes: new Map(), syncing: false, dirty: false, terminal: !!recovered?.terminal || !!rejected, gone: false,
-      pullFailures: new Map(), idle: [], ...(rejected ? { rejected } : {}),
+      pullFailures: new Map(), idle: [], ...(rejected ? { failure: rejected } : {}),
     };
     this.pods.set(uid, e);
     this.persist(e);
@@ -246,8 +248,8 @@ export class NodeAgent extends EventEmitter {
       const file = path.join(dir, uid, 'pod.json');
       if (!fs.existsSync(file)) continue;
       try {
-        const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as { pod: Pod; objects: PodObjects; backoff?: Record<string, { backoffMs: number; lastUpdate: number }>; terminal?: boolean; rejected?: PodEntry['rejected'] };
-        const v = this.addPod(rec.pod, rec.objects, { terminal: !!rec.terminal, rejected: rec.rejected });
+        const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as { pod: Pod; objects: PodObjects; backoff?: Record<string, { backoffMs: number; lastUpdate: number }>; terminal?: boolean; failure?: PodEntry['failure'] };
+        const v = this.addPod(rec.pod, rec.objects, { terminal: !!rec.terminal, failure: rec.failure });
         const restored = Backoff.fromJSON(rec.backoff ?? {});
         for (const k of Object.keys(rec.backoff ?? {})) if (k.startsWith(uid + '/')) this.restoreBackoff(k, restored);
         if (rec.pod.metadata.deletionTimestamp) void this.deletePod(uid, rec.pod.metadata.deletionGracePeriodSeconds);
@@ -287,7 +289,7 @@ export class NodeAgent extends EventEmitter {
     const tmp = path.join(dir, `.pod.json.${process.pid}.tmp`);
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, JSON.stringify({ pod: e.pod, objects: e.objects, backoff, terminal: e.terminal, ...(e.rejected ? { rejected: e.rejected } : {}) }));
+      fs.writeSync(fd, JSON.stringify({ pod: e.pod, objects: e.objects, backoff, terminal: e.terminal, ...(e.failure ? { failure: e.failure } : {}) }));
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -319,11 +321,15 @@ export class NodeAgent extends EventEmitter {
     })();
   }
 
+  /** Sync the pod no later than `at` (an earlier pending sync is kept: every sync reschedules what it needs). */
   private schedule(e: PodEntry, at: number): void {
-    if (e.timer) clearTimeout(e.timer);
     if (this.closed || e.gone) return;
+    if (e.timer && e.timerAt !== undefined && e.timerAt <= at) return;
+    if (e.timer) clearTimeout(e.timer);
+    e.timerAt = at;
     e.timer = setTimeout(() => {
       e.timer = undefined;
+      e.timerAt = undefined;
       this.requestSync(e);
     }, Math.max(0, at - Date.now()) + 5);
   }
@@ -371,6 +377,21 @@ export class NodeAgent extends EventEmitter {
       this.updateStatus(e, st);
       return;
     }
+
+    // 1b. spec.activeDeadlineSeconds (kubelet's activeDeadlineHandler): past it, kill the pod, Failed/DeadlineExceeded.
+    const deadline = pastActiveDeadline(pod, e.status?.startTime, Date.now());
+    if (deadline) {
+      this.recorder.record(pod, 'Normal', deadline.reason, deadline.message);
+      e.failure = deadline;
+      await this.killPod(e, st.containers, undefined);
+      for (const sb of st.sandboxStatuses) if (sb.state === 'ready') await rt.stopPodSandbox(sb.id);
+      e.terminal = true;
+      this.persist(e);
+      this.updateStatus(e, await this.runtimeStatus(uid));
+      return;
+    }
+    if (pod.spec.activeDeadlineSeconds !== undefined && e.status?.startTime)
+      this.schedule(e, Date.parse(e.status.startTime) + pod.spec.activeDeadlineSeconds * 1000);
 
     // 2. (Termination messages of exited containers are read in updateStatus.)
 
@@ -488,10 +509,10 @@ export class NodeAgent extends EventEmitter {
       terminationMessages: e.termMessages,
       previous: e.status,
       podIsTerminal: e.terminal,
-      ...(e.rejected ? { reason: e.rejected.reason, message: e.rejected.message } : {}),
+      ...(e.failure ? { reason: e.failure.reason, message: e.failure.message } : {}),
     });
-    // kubelet's rejectPod: Failed with the admission reason, no container ever created
-    return e.rejected ? { ...status, phase: 'Failed' } : status;
+    // kubelet's rejectPod / activeDeadlineHandler: Failed with that reason
+    return e.failure ? { ...status, phase: 'Failed' } : status;
   }
 
   // ------------------------------------------------------------------ containers

@@ -239,4 +239,23 @@ spec:
     expect(def.stdout).toMatch(/\[c\] Seccomp:\s+2/);
     expect(leftovers(env).join('\n')).toBe('');
   });
+  it('activeDeadlineSeconds: the pod is killed when it runs past it and fails with DeadlineExceeded', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'deadline.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: bounded }
+spec:
+  activeDeadlineSeconds: 2
+  terminationGracePeriodSeconds: 1
+  containers:
+    - { name: c, image: ${BUSYBOX}, command: ["sh", "-c", "echo working; exec sleep 100"] }
+`);
+    const r = await run(runArgs(env, f)); // without the deadline this would sleep past the test's timeout
+    expect(r.stdout).toContain('[c] working');
+    expect(r.stderr).toContain('DeadlineExceeded: Pod was active on the node longer than the specified deadline');
+    expect(r.stderr).toMatch(/pod\/bounded: Failed \(DeadlineExceeded\)/);
+    expect(r.code).not.toBe(0);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
 });
