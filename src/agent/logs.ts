@@ -75,14 +75,6 @@ export function readLog(path: string, opts: { withRotated?: boolean } = {}): Log
   return out;
 }
 
-/** The last `n` lines of a container's log as plain text (termination message FallbackToLogsOnError, describe). */
-export function tailText(path: string, n: number, maxBytes = 2048): string {
-  const recs = readLog(path, { withRotated: true }).slice(-n);
-  let text = recs.map((r) => r.text).join('\n');
-  if (Buffer.byteLength(text) > maxBytes) text = Buffer.from(text).subarray(-maxBytes).toString('utf8');
-  return text;
-}
-
 export interface FollowOptions {
   /** Start at the end of the current file (like tail -f with --tail 0). */
   fromEnd?: boolean;

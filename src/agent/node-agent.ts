@@ -7,6 +7,7 @@
 // driven by events — container exits (runtime.onContainerExit), probe result
 // changes, back-off expiry, deletion — plus a slow periodic resync.
 import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,10 +21,10 @@ import { Backoff, backoffKey, type BackoffOptions } from '../pod/backoff.js';
 import { buildContainerConfig, buildSandboxConfig, podLogsDirFor } from '../pod/container-config.js';
 import { computeProbeState, httpProbe, probeDue, runProbe, type ProbeKind, type ProbeWorkerState } from '../pod/probe.js';
 import { computePodStatus, type ProbeState } from '../pod/status.js';
+import { readTerminationMessage } from '../pod/termination-message.js';
 import { SysctlAllowlist } from '../pod/sysctls.js';
 import type { VolumeManager } from '../pod/volumes.js';
 import { EventRecorder, type RecordedEvent } from './events.js';
-import { tailText } from './logs.js';
 
 const log = getLogger('agent');
 
@@ -109,6 +110,9 @@ function specOf(pod: Pod, name: string): Container | undefined {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Container annotation naming the host file bound at terminationMessagePath. */
+const TERMINATION_LOG_ANNOTATION = 'io.nodelet.termination-log';
 
 export class NodeAgent extends EventEmitter {
   readonly recorder: EventRecorder;
@@ -580,35 +584,38 @@ export class NodeAgent extends EventEmitter {
     }
   }
 
-  /** The terminationMessagePath file as the container left it (its rootfs stays mounted until removal). */
-  private readTermLog(s: RtStatus, file: string): string {
+  /** kubelet's <pod dir>/containers/<name>/<id>: empty, 0666 so a non-root container can write it. */
+  private createTerminationLog(pod: Pod, name: string, attempt: number): string {
+    const dir = path.join(this.deps.root, 'pods', pod.metadata.uid!, 'containers', name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o750 });
+    const file = path.join(dir, `${attempt}-${randomBytes(4).toString('hex')}`);
+    fs.writeFileSync(file, '', { mode: 0o666, flag: 'wx' });
+    fs.chmodSync(file, 0o666); // past the umask
+    return file;
+  }
+
+  /** The file holding the termination message: the bound host file, else (containers created before that)
+   * the path inside the container's rootfs, which stays mounted until removal. */
+  private terminationMessageFile(s: RtStatus, file: string): string | undefined {
+    const host = s.annotations?.[TERMINATION_LOG_ANNOTATION];
+    if (host) return host;
     const rootfs = path.join(this.deps.runRoot, 'runtime', 'containers', s.id, 'rootfs');
-    let real: string;
     try {
-      real = fs.realpathSync(path.join(rootfs, file));
+      const real = fs.realpathSync(path.join(rootfs, file));
+      return real.startsWith(rootfs + '/') ? real : undefined; // not through a symlink out of the rootfs
     } catch {
-      return '';
-    }
-    if (!real.startsWith(rootfs + '/')) return ''; // a symlink out of the rootfs
-    const fd = fs.openSync(real, 'r');
-    try {
-      const buf = Buffer.alloc(4096);
-      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0)).toString('utf8');
-    } finally {
-      fs.closeSync(fd);
+      return undefined;
     }
   }
 
   private terminationMessage(pod: Pod, s: RtStatus): string {
     const spec = specOf(pod, s.name);
-    let msg = '';
-    try {
-      msg = this.readTermLog(s, spec?.terminationMessagePath ?? '/dev/termination-log');
-    } catch {
-      /* unreadable: no message */
-    }
-    if (!msg && spec?.terminationMessagePolicy === 'FallbackToLogsOnError' && (s.exitCode ?? 0) !== 0) msg = tailText(s.logPath, 80, 2048);
-    return msg;
+    return readTerminationMessage({
+      messageFile: this.terminationMessageFile(s, spec?.terminationMessagePath ?? '/dev/termination-log'),
+      policy: spec?.terminationMessagePolicy ?? 'File',
+      logPath: s.logPath,
+      exitCode: s.exitCode ?? 0,
+    });
   }
 
   private async startContainer(e: PodEntry, sandboxId: string, podIPs: string[], name: string, attempt: number): Promise<void> {
@@ -619,16 +626,19 @@ export class NodeAgent extends EventEmitter {
     // 1. image
     const img = await this.pullImage(e, c);
     if (!img) return;
-    // 2. config (env, mounts). The termination message is read from the container's
-    // rootfs after exit (the runtime binds volumes as directories only, so no file bind).
+    // 2. config (env, mounts). The termination message: as kubelet, a host file per container attempt
+    // bind-mounted at terminationMessagePath (so /dev/termination-log outlives the container's /dev tmpfs).
     let id: string;
     try {
+      const termLog = this.createTerminationLog(pod, c.name, attempt);
       const { config, warnings } = buildContainerConfig({
         pod, container: c, image: img, attempt,
         podLogsDir: podLogsDirFor(path.join(this.deps.root, 'logs'), pod),
         volumePaths: e.volumePaths ?? {},
         objects: e.objects, podIPs, hostIPs: this.hostIPs, nodeName: this.deps.nodeName ?? os.hostname(), seccompDefault: this.deps.seccompDefault,
+        terminationLogHostPath: termLog,
       });
+      config.annotations[TERMINATION_LOG_ANNOTATION] = termLog;
       for (const w of warnings) this.recorder.record(pod, 'Warning', 'Warning', w, fp);
       // API data volumes (configMap, secret, downwardAPI, projected) are always mounted read-only, as kubelet does
       const apiData = (pod.spec.volumes ?? []).filter((v) => v.configMap || v.secret || v.downwardAPI || v.projected).map((v) => e.volumePaths?.[v.name]).filter((x): x is string => !!x);

@@ -28,7 +28,7 @@ describe('nodelet run', () => {
     expect(leftovers(env).join('\n')).toBe('');
   });
 
-  it('exits with the failed container\'s code (restartPolicy Never) and reports the termination message from the file', async () => {
+  it('exits with the failed container\'s code (restartPolicy Never) and reports termination messages from the file, the default path too', async () => {
     env = makeEnv();
     const f = writeManifest(env, 'fail.yaml', `
 apiVersion: v1
@@ -44,12 +44,18 @@ spec:
       image: ${BUSYBOX}
       terminationMessagePath: /tmp/why
       command: ["sh", "-c", "echo going down; echo disk on fire > /tmp/why; exit 7"]
+    - name: dflt
+      image: ${BUSYBOX}
+      securityContext: { runAsUser: 1000, readOnlyRootFilesystem: true }
+      command: ["sh", "-c", "echo written as uid 1000 > /dev/termination-log"]
 `);
     const r = await run(runArgs(env, f));
     expect(r.code).toBe(7);
     expect(r.stdout).toContain('[bad] going down');
     expect(r.stdout).toContain('[ok] fine');
     expect(r.stderr).toMatch(/bad: Terminated: Error \(exit code 7\): disk on fire/);
+    // the default /dev/termination-log is a host file bound over the container's /dev (kubelet's), writable by any uid
+    expect(r.stderr).toMatch(/dflt: Terminated: Completed \(exit code 0\): written as uid 1000/);
     expect(r.stderr).toMatch(/pod\/failing: Failed/);
     expect(leftovers(env).join('\n')).toBe('');
   });
