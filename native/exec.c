@@ -47,7 +47,7 @@ int exec_server_open(struct exec_server *s, const char *state_dir) {
   int r = bind(s->listen_fd, (struct sockaddr *)&a, sizeof a);
   umask(old);
   if (r < 0) return fail("exec-socket", "bind %s/%s", state_dir, NL_EXEC_SOCKET);
-  if (listen(s->listen_fd, 64) < 0) return fail("exec-socket", "listen");
+  if (listen(s->listen_fd, NL_EXEC_MAX_CONCURRENT) < 0) return fail("exec-socket", "listen");
   if (pipe2(alive, O_CLOEXEC) < 0) return fail("exec-socket", "pipe");
   s->alive_r = alive[0];
   s->alive_w = alive[1];

@@ -13,7 +13,7 @@ const opt = (name, def) => {
 const ROUNDS = Number(opt('--rounds', '7'));
 const SIZES = opt('--sizes', '50,100,250').split(',').map(Number);
 // what the `nodelet` command runs (package.json "bin"): the esbuild bundle, not the tsc output
-const CLI = path.resolve('dist/bundle/nodelet.cjs');
+const CLI = path.resolve(process.env.NODELET_BENCH_CLI ?? 'dist/bundle/nodelet.cjs');
 const LAYOUT = path.resolve('images/build/busybox');
 const IMAGE = 'localhost/nodelet/busybox:v1';
 const rand = randomBytes(3).toString('hex');
@@ -134,7 +134,7 @@ async function density(N) {
   const dir = path.join(WORK, `density-${N}`);
   const socket = path.join(dir, 'sock');
   fs.mkdirSync(dir, { recursive: true });
-  const d = spawn(process.execPath, [...(process.env.NODELET_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.NODELET_CPU_PROF] : []), CLI, '--log-level', 'error', '--root', path.join(WORK, 'nodelet-root'), '--run-root', path.join(dir, 'run'), 'daemon', '--socket', socket, '--manifest-dir', path.join(dir, 'manifests'), '--cgroup-parent', CG, '--cni-conf-dir', path.join(WORK, 'cni'), '--pod-cidr', '10.78.0.0/16', '--bridge-name', `nld${rand}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const d = spawn(process.execPath, [...(process.env.NODELET_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.NODELET_CPU_PROF] : []), ...(process.env.NODELET_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), CLI, '--log-level', 'error', '--root', path.join(WORK, 'nodelet-root'), '--run-root', path.join(dir, 'run'), 'daemon', '--socket', socket, '--manifest-dir', path.join(dir, 'manifests'), '--cgroup-parent', CG, '--cni-conf-dir', path.join(WORK, 'cni'), '--pod-cidr', '10.78.0.0/16', '--bridge-name', `nld${rand}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 200; i++) { if (fs.existsSync(socket)) break; await sleep(50); }
   const t0 = Date.now();
   for (let i = 0; i < N; i++) {

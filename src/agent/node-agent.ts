@@ -746,7 +746,7 @@ export class NodeAgent extends EventEmitter {
         const out = await runProbe(probe, { podIP, containerId: cid, runtime: this.deps.runtime, ports: c.ports ?? [] });
         if (w.stopped) return;
         if (out.result !== 'success') this.recorder.record(e.pod, 'Warning', 'Unhealthy', `${label} probe failed: ${out.output.trim()}`, fieldPath(e.pod, c.name));
-        this.emit('probe', { uid: e.pod.metadata.uid, container: c.name, kind, result: out.result });
+        if (this.listenerCount('probe')) this.emit('probe', { uid: e.pod.metadata.uid, container: c.name, kind, result: out.result });
         const next = computeProbeState(w.state, out.result, probe, kind);
         w.state = next.state;
         if (next.changed) this.requestSync(e);

@@ -20,7 +20,7 @@ import type { ImageProvider } from '../image/types.js';
 import type { CgroupManager } from '../cgroups/types.js';
 import { oomScoreAdj } from '../cgroups/qos.js';
 import type { NamespacePinner, PinnedNamespaces, PodNetwork, PodNetworkRequest } from '../network/types.js';
-import { ShimClient, ShimStartError, type ShimState } from './shim/index.js';
+import { encodeExecFrame, ShimClient, ShimStartError, type ShimState } from './shim/index.js';
 import type { PlanDevice, ShimPlan } from './shim/plan.js';
 import type { ExecRequestLike } from './shim/encode.js';
 import type {
@@ -95,7 +95,11 @@ interface Live {
   abort?: AbortController;
   /** the plan computed at create time (re-read from plan.json after a restart) */
   plan?: ShimPlan;
+  /** encoded exec requests by argv (probes and hooks repeat theirs; the request depends only on the container and argv) */
+  execFrames?: Map<string, Buffer>;
 }
+
+const EXEC_FRAMES_KEPT = 8;
 
 const SIGNALS = os.constants.signals as Record<string, number>;
 
@@ -537,7 +541,18 @@ export class NodeletRuntime implements ContainerRuntime {
 
   async execSync(id: string, argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const { rec, req } = this.execRequest(id, argv, opts.env);
-    return this.shim.exec({ ...req, stateDir: rec.stateDir, timeoutMs: opts.timeoutMs, stdin: opts.stdin });
+    let requestFrame: Buffer | undefined;
+    if (!opts.env?.length) {
+      const live = this.getLive(id);
+      const key = `${req.pid}/${opts.stdin === undefined ? 0 : 1}${JSON.stringify(argv)}`;
+      requestFrame = live.execFrames?.get(key);
+      if (!requestFrame) {
+        requestFrame = encodeExecFrame(req, { stdin: opts.stdin !== undefined });
+        if ((live.execFrames ??= new Map()).size >= EXEC_FRAMES_KEPT) live.execFrames.clear();
+        live.execFrames.set(key, requestFrame);
+      }
+    }
+    return this.shim.exec({ ...req, stateDir: rec.stateDir, timeoutMs: opts.timeoutMs, stdin: opts.stdin, requestFrame });
   }
 
   async exec(id: string, argv: string[], opts: ExecStreamOptions = {}): Promise<ExecSession> {

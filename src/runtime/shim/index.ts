@@ -3,7 +3,7 @@
 // container (logs, reaping, exit record); this client spawns it, speaks the
 // wire protocol (protocol.ts) and reads the state files it writes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -39,6 +39,8 @@ export interface ExecRequest extends ExecRequestLike {
   stateDir: string;
   timeoutMs?: number;
   stdin?: Buffer | string;
+  /** encodeExecFrame(this, { stdin: stdin !== undefined }), when the caller keeps it (one per container and argv). */
+  requestFrame?: Buffer;
 }
 
 /** exitCode is WEXITSTATUS, or 128+N when killed by signal N. */
@@ -105,6 +107,12 @@ function readJson(path: string): Record<string, unknown> | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+/** readJson for a file that is usually absent (exit.json while the container runs): a stat that
+ * reports absence without an exception first, since the exit polls ask for it at every container. */
+function readJsonIfPresent(path: string): Record<string, unknown> | undefined {
+  return statSync(path, { throwIfNoEntry: false }) ? readJson(path) : undefined;
 }
 
 function parseStat(s: string): string[] {
@@ -207,9 +215,12 @@ function spawnError(child: ChildProcess, binary: string): Promise<never> {
   );
 }
 
+/** Where sockets opened with onread receive (the callbacks run synchronously and copy what they keep). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** Connect to <stateDir>/exec.sock through /proc/self/fd/<dirfd>/: sockaddr_un holds 108 bytes,
  * state dirs can be longer. */
-function connectExec(stateDir: string, what: string): Promise<Socket> {
+function connectExec(stateDir: string, what: string, onread?: (chunk: Buffer) => void): Promise<Socket> {
   const notRunning = (code: string) =>
     failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is not running (${code} on ${join(stateDir, EXEC_SOCKET)})`);
   let dirFd: number;
@@ -221,23 +232,30 @@ function connectExec(stateDir: string, what: string): Promise<Socket> {
     throw unavailable('ERR_SHIM_UNAVAILABLE', `${what}: cannot open ${stateDir}: ${code}`, { cause: e });
   }
   return new Promise((resolve, reject) => {
-    const sock = createConnection({ path: `/proc/self/fd/${dirFd}/${EXEC_SOCKET}` });
-    const done = () => {
-      closeSync(dirFd);
-      sock.removeListener('error', onError);
+    const path = `/proc/self/fd/${dirFd}/${EXEC_SOCKET}`;
+    const attempt = (n: number) => {
+      // onread: the bytes go to the callback from one reused buffer, without a Readable stream's per-chunk work
+      const sock = createConnection(onread ? { path, onread: { buffer: READ_BUFFER, callback: (k: number, buf: Uint8Array) => (onread(Buffer.from(buf.buffer, buf.byteOffset, k)), true) } } : { path });
+      const onError = (e: NodeJS.ErrnoException) => {
+        const code = e.code ?? 'EIO';
+        // a full listen backlog (many execs at once, a busy shim): a unix socket refuses with EAGAIN; retry briefly
+        if (code === 'EAGAIN' && n < CONNECT_RETRIES) return void setTimeout(() => attempt(n + 1), Math.min(2 + n, 20));
+        closeSync(dirFd);
+        reject(code === 'ENOENT' || code === 'ECONNREFUSED' ? notRunning(code) : unavailable('ERR_SHIM_UNAVAILABLE', `${what}: cannot connect to the shim: ${code}`, { cause: e }));
+      };
+      sock.once('error', onError);
+      sock.once('connect', () => {
+        closeSync(dirFd);
+        sock.removeListener('error', onError);
+        resolve(sock);
+      });
     };
-    const onError = (e: NodeJS.ErrnoException) => {
-      done();
-      const code = e.code ?? 'EIO';
-      reject(code === 'ENOENT' || code === 'ECONNREFUSED' ? notRunning(code) : unavailable('ERR_SHIM_UNAVAILABLE', `${what}: cannot connect to the shim: ${code}`, { cause: e }));
-    };
-    sock.once('error', onError);
-    sock.once('connect', () => {
-      done();
-      resolve(sock);
-    });
+    attempt(0);
   });
 }
+
+/** connect() attempts on EAGAIN (full backlog) before giving up: ~2 s in all. */
+const CONNECT_RETRIES = 120;
 
 interface Frame {
   type: number;
@@ -369,6 +387,130 @@ class ExecSessionImpl implements ShimExecSession {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+const concat = (list: Buffer[]): Buffer => (list.length === 0 ? EMPTY : list.length === 1 ? list[0]! : Buffer.concat(list));
+const killedResult = (out: Buffer[], errs: Buffer[]): ExecResult => ({ exitCode: 137, signal: 'SIGKILL', stdout: concat(out), stderr: concat(errs), timedOut: true });
+
+/** The REQUEST frame of an exec (cacheable per container and argv: ExecRequest.requestFrame). */
+export function encodeExecFrame(req: ExecRequestLike, io: ExecIo = {}): Buffer {
+  return encodeFrame(FRAMES.REQUEST, encodeExec(req, io));
+}
+
+function exitOf(payload: Buffer): { exitCode: number; signal?: string } {
+  const [code = '0', sig = ''] = payload.toString('utf8').split('\0');
+  return sig ? { exitCode: 128 + (signalNumber(sig) ?? 0), signal: sig } : { exitCode: Number(code) };
+}
+
+type ExecRunResult =
+  | { kind: 'exit'; pid: number; exit: { exitCode: number; signal?: string }; out: Buffer[]; errs: Buffer[] }
+  | { kind: 'lost'; pid: number; error: Error; out: Buffer[]; errs: Buffer[] };
+
+/** One non-interactive exec on a connected exec socket (ShimClient.exec): frames are decoded in
+ * place from the socket's shared read buffer; only output payloads and a partial frame are copied. */
+class ExecRun {
+  private pid = 0;
+  private done = false;
+  private killTimer: NodeJS.Timeout | undefined;
+  private readonly out: Buffer[] = [];
+  private readonly errs: Buffer[] = [];
+  private pending: Buffer | undefined;
+  private lost: (error: Error) => void = () => {};
+  private onData: (chunk: Buffer) => void = () => {};
+
+  constructor(private readonly sock: Socket, private readonly what: string) {}
+
+  /** Resolves with the exit, or with what was lost after the start (the caller decides by the timeout);
+   * rejects when the process did not start. */
+  result(frame: Buffer, stdin: Buffer | string | undefined, shimAlive: () => boolean): Promise<ExecRunResult> {
+    const { sock, what } = this;
+    return new Promise((resolve, reject) => {
+      const lost = (this.lost = (error: Error) => this.finish(() => resolve({ kind: 'lost', pid: this.pid, error, out: this.out, errs: this.errs })));
+      const fail = (e: Error) => this.finish(() => reject(e));
+      const onFrame = (type: number, payload: Buffer): boolean => {
+        if (this.pid) {
+          if (type === FRAMES.STDOUT) this.out.push(Buffer.from(payload));
+          else if (type === FRAMES.STDERR) this.errs.push(Buffer.from(payload));
+          else if (type === FRAMES.EXIT) {
+            const exit = exitOf(payload);
+            this.finish(() => resolve({ kind: 'exit', pid: this.pid, exit, out: this.out, errs: this.errs }));
+          } else lost(unavailable('ERR_SHIM_PROTOCOL', `exec ${this.pid}: unexpected frame ${type} from the shim`));
+        } else if (type === FRAMES.STARTED) {
+          this.pid = Number(payload.toString());
+          if (stdin !== undefined) this.sendStdin(typeof stdin === 'string' ? Buffer.from(stdin, 'utf8') : stdin);
+        } else if (type === FRAMES.ERROR) {
+          fail(startError(what, { tag: T.ST_ERROR, fields: payload.toString('utf8').split('\0') }, 'ERR_EXEC_START'));
+        } else {
+          fail(unavailable('ERR_SHIM_PROTOCOL', `${what}: the shim sent frame ${type} before STARTED`));
+        }
+        return !this.done;
+      };
+      this.onData = (chunk: Buffer) => {
+        if (this.done) return;
+        const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+        this.pending = undefined;
+        let off = 0;
+        while (buf.length - off >= FRAME_HEADER_BYTES) {
+          const len = buf.readUInt32BE(off + 1);
+          if (len > FRAME_DATA_MAX) {
+            const e = unavailable('ERR_SHIM_PROTOCOL', `the shim sent a ${len}-byte exec frame`);
+            return this.pid ? lost(e) : fail(e);
+          }
+          const end = off + FRAME_HEADER_BYTES + len;
+          if (end > buf.length) break;
+          if (!onFrame(buf[off]!, buf.subarray(off + FRAME_HEADER_BYTES, end))) return;
+          off = end;
+        }
+        if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
+      };
+      sock.on('error', () => {}); // 'close' follows
+      sock.on('close', () => {
+        if (this.done) return;
+        if (this.pid) return lost(unavailable('ERR_EXEC_LOST', `exec ${this.pid}: the shim's exec helper went away without reporting an exit (was the container's cgroup killed?)`));
+        // a refusal's ERROR frame can be lost to the EPIPE of our own write: tell the cases apart by the shim
+        if (shimAlive()) fail(unavailable('ERR_EXEC_REFUSED', `${what}: the shim dropped the exec connection before starting it (more than ${EXEC_MAX_CONCURRENT} execs at once?); retry`));
+        else fail(failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is gone (the container exited)`));
+      });
+      sock.write(frame);
+    });
+  }
+
+  /** Bytes read from the exec socket (a view of the shared read buffer: what is kept is copied). */
+  data(chunk: Buffer): void {
+    this.onData(chunk);
+  }
+
+  /** The timeout: before the start, close the connection (the shim kills what it started);
+   * after it, SIGKILL the process group, and close the connection if that does not end it. */
+  timeout(): void {
+    if (this.done) return;
+    if (!this.pid) {
+      // closing the connection makes the shim kill what it may have started
+      this.lost(new NodeletError('Canceled', 'ERR_CANCELED', `${this.what}: canceled before the process started`));
+      return;
+    }
+    const p = Buffer.alloc(4);
+    p.writeUInt32BE(9, 0);
+    this.sock.write(encodeFrame(FRAMES.SIGNAL, p));
+    // the shim acts on frames in order; if stdin it cannot deliver blocks them, closing the
+    // connection makes it kill the group as well
+    this.killTimer ??= setTimeout(() => this.sock.destroy(), KILL_GRACE_MS);
+    this.killTimer.unref();
+  }
+
+  private sendStdin(data: Buffer): void {
+    for (let off = 0; off < data.length; off += FRAME_DATA_MAX) this.sock.write(encodeFrame(FRAMES.STDIN, data.subarray(off, off + FRAME_DATA_MAX)));
+    this.sock.write(encodeFrame(FRAMES.STDIN_EOF));
+  }
+
+  private finish(settle: () => void): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.killTimer);
+    this.sock.destroy();
+    settle();
+  }
+}
+
 export class ShimClient {
   readonly binary: string;
 
@@ -435,26 +577,59 @@ export class ShimClient {
   }
 
   private readStateSync(stateDir: string): ShimState | undefined {
-    const raw = readJson(join(stateDir, 'exit.json')) ?? readJson(join(stateDir, 'state.json'));
+    const raw = readJsonIfPresent(join(stateDir, 'exit.json')) ?? readJson(join(stateDir, 'state.json'));
     return raw ? toShimState(raw) : undefined;
+  }
+
+  private readonly exitPolls = new Set<() => void>();
+  private exitPollTimer: NodeJS.Timeout | undefined;
+
+  private addExitPoll(poll: () => void): void {
+    this.exitPolls.add(poll);
+    // a poll never throws (check settles the wait with its error) and may remove itself meanwhile
+    this.exitPollTimer ??= setInterval(() => {
+      for (const p of this.exitPolls) p();
+    }, EXIT_POLL_MS);
+  }
+
+  private removeExitPoll(poll: () => void): void {
+    this.exitPolls.delete(poll);
+    if (this.exitPolls.size === 0 && this.exitPollTimer) {
+      clearInterval(this.exitPollTimer);
+      this.exitPollTimer = undefined;
+    }
   }
 
   /** Resolves when the shim has recorded the exit; rejects ERR_SHIM_LOST if the shim died without doing so. */
   waitExit(stateDir: string, signal?: AbortSignal): Promise<ShimState> {
     return new Promise((resolve, reject) => {
       let watcher: FSWatcher | undefined;
+      let poll: (() => void) | undefined;
       let done = false;
       const finish = (fn: () => void) => {
         done = true;
-        clearInterval(timer);
+        if (poll) this.removeExitPoll(poll);
         watcher?.close();
         signal?.removeEventListener('abort', onAbort);
         fn();
+      };
+      // state.json is written once, when the shim starts; exit.json appears (renamed in) at the exit. With the
+      // shim's pid and start time known, a check is: is there an exit.json, and (deep) is state.json still
+      // there and the shim alive (pid and start time) — the full reads only when one of these says so.
+      const statePath = join(stateDir, 'state.json');
+      const exitPath = join(stateDir, 'exit.json');
+      const initial = readJson(statePath);
+      const shimPid = typeof initial?.shimPid === 'number' ? initial.shimPid : undefined;
+      const shimStartTime = initial?.shimStartTime === undefined ? undefined : String(initial.shimStartTime);
+      const quickCheck = (deep: boolean): boolean => {
+        if (shimPid === undefined || statSync(exitPath, { throwIfNoEntry: false })) return false;
+        return !deep || (!!statSync(statePath, { throwIfNoEntry: false }) && pidAlive(shimPid, shimStartTime));
       };
       // Synchronous (tiny files on tmpfs): no check can interleave with another.
       const check = (deep: boolean) => {
         if (done) return;
         try {
+          if (quickCheck(deep)) return; // still running
           const s = this.readStateSync(stateDir);
           if (s?.status === 'exited') return finish(() => resolve(s));
           if (deep && !this.shimAliveSync(stateDir)) {
@@ -471,13 +646,14 @@ export class ShimClient {
       signal?.addEventListener('abort', onAbort);
       // The exit arrives by inotify (exit.json renamed into the dir); the poll only notices a shim that died
       // without recording one. At hundreds of containers it must stay cheap: a signal-0 probe of the
-      // shim's pid each second, the full check (state file + /proc start time) every DEEP_POLL_EVERY.
-      const shimPid = readJson(join(stateDir, 'state.json'))?.shimPid;
+      // shim's pid each second, the full check (state file + /proc start time) every DEEP_POLL_EVERY,
+      // and one timer for all the containers' polls.
       let polls = 0;
-      const timer = setInterval(() => {
-        if (++polls % DEEP_POLL_EVERY !== 0 && typeof shimPid === 'number' && signalZeroAlive(shimPid)) return;
+      poll = () => {
+        if (++polls % DEEP_POLL_EVERY !== 0 && shimPid !== undefined && signalZeroAlive(shimPid)) return;
         check(true);
-      }, EXIT_POLL_MS);
+      };
+      this.addExitPoll(poll);
       try {
         watcher = watch(stateDir, () => check(false));
         watcher.on('error', () => {});
@@ -500,42 +676,33 @@ export class ShimClient {
   }
 
   /** Run a process in a running container and collect its output; on timeout kills its whole
-   * process group (timedOut, 137/SIGKILL) and verifies that nothing of the group is left. */
+   * process group (timedOut, 137/SIGKILL) and verifies that nothing of the group is left.
+   * The lean path of exec probes and hooks: the same frames as execStream, collected straight
+   * into buffers (no stdio streams, no abort signal per exec). */
   async exec(req: ExecRequest): Promise<ExecResult> {
-    const ac = new AbortController();
+    const frame = req.requestFrame ?? encodeExecFrame(req, { stdin: req.stdin !== undefined });
+    const what = `cannot exec in container process ${req.pid}`;
     let timedOut = false;
-    let session: ShimExecSession | undefined;
+    let onTimeout: (() => void) | undefined;
     const timer = req.timeoutMs === undefined ? undefined : setTimeout(() => {
       timedOut = true;
-      if (session) session.kill();
-      else ac.abort();
+      onTimeout?.();
     }, req.timeoutMs);
-    const out: Buffer[] = [];
-    const errs: Buffer[] = [];
-    const killed = (): ExecResult => ({ exitCode: 137, signal: 'SIGKILL', stdout: Buffer.concat(out), stderr: Buffer.concat(errs), timedOut: true });
     try {
-      try {
-        session = await this.execStream(req.stateDir, req, { stdin: req.stdin !== undefined, signal: ac.signal });
-      } catch (e) {
-        if (timedOut && isNodeletError(e, 'ERR_CANCELED')) return killed();
-        throw e;
+      let run: ExecRun | undefined;
+      const sock = await connectExec(req.stateDir, what, (chunk) => run?.data(chunk));
+      if (timedOut) {
+        sock.destroy(); // the shim kills what it may have started when the connection closes
+        return killedResult([], []);
       }
-      if (timedOut) session.kill(); // fired while the session was being set up
-      session.stdout.on('data', (b: Buffer) => out.push(b));
-      session.stderr!.on('data', (b: Buffer) => errs.push(b));
-      session.stdin?.on('error', () => {}); // the process may exit without reading it
-      session.stdin?.end(req.stdin);
-      let exit: { exitCode: number; signal?: string } | undefined;
-      try {
-        exit = await session.exit;
-      } catch (e) {
-        if (!timedOut) throw e; // ERR_EXEC_LOST
-      }
-      if (timedOut || !exit) {
-        await this.reapGroup(session.pid);
-        return killed();
-      }
-      return { ...exit, stdout: Buffer.concat(out), stderr: Buffer.concat(errs), timedOut };
+      run = new ExecRun(sock, what);
+      const r0 = run;
+      onTimeout = () => r0.timeout();
+      const r = await r0.result(frame, req.stdin, () => this.shimAliveSync(req.stateDir));
+      if (r.kind === 'exit' && !timedOut) return { ...r.exit, stdout: concat(r.out), stderr: concat(r.errs), timedOut: false };
+      if (r.kind === 'lost' && !timedOut) throw r.error; // ERR_EXEC_LOST, ERR_SHIM_PROTOCOL
+      if (r.pid) await this.reapGroup(r.pid);
+      return killedResult(r.out, r.errs);
     } finally {
       clearTimeout(timer);
     }

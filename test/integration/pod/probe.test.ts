@@ -76,6 +76,67 @@ afterAll(async () => {
 
 const ctx = (): ProbeContext => ({ podIP: '127.0.0.1', containerId: 'c', runtime: hostRuntime, ports: [{ name: 'http', containerPort: port }] });
 
+describe('httpGet probe: the HTTP/1.1 wire forms a server may answer with', () => {
+  // A raw TCP server: each path names how it answers, so the client's parsing is what is tested.
+  const answers: Record<string, (s: net.Socket, req: string) => void> = {
+    split: (s) => { s.write('HTTP/1.1 200 OK\r\nCont'); setTimeout(() => s.write('ent-Length: 5\r\n\r\nhe'), 20); setTimeout(() => s.end('llo'), 40); },
+    chunked: (s) => { s.write('HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n'); setTimeout(() => s.end('4;x=y\r\ndefg\r\n0\r\n\r\n'), 20); },
+    keepalive: (s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), // never closes: Content-Length ends it
+    http10: (s) => s.end('HTTP/1.0 200 OK\r\n\r\nuntil close'),
+    nocontent: (s) => s.end('HTTP/1.1 204 No Content\r\n\r\n'),
+    continue: (s) => s.end('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'),
+    notfound: (s) => s.end('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found'),
+    hangup: (s) => s.end(),
+    garbage: (s) => s.end('garbage\r\n\r\n'),
+    reset: (s) => s.resetAndDestroy(),
+    echo: (s, req) => { const b = req.replace(/\r\n/g, '|'); s.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`); },
+  };
+  let raw: net.Server;
+  let rawPort = 0;
+  beforeAll(async () => {
+    raw = net.createServer((s) => {
+      let buf = '';
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        buf += d;
+        if (buf.includes('\r\n\r\n')) answers[buf.split(' ')[1]!.slice(1)]!(s, buf);
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
+    rawPort = (raw.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((r) => raw.close(() => r())));
+  const probe = (path: string, extra: object = {}) =>
+    runProbe({ httpGet: { path, port: rawPort, ...extra }, timeoutSeconds: 1 }, ctx());
+
+  it('reads split headers, chunked bodies, Content-Length on a kept-open connection, HTTP/1.0 until close, 204 and 1xx', async () => {
+    expect(await probe('/split')).toEqual({ result: 'success', output: 'hello' });
+    expect(await probe('/chunked')).toEqual({ result: 'success', output: 'abcdefg' });
+    expect(await probe('/keepalive')).toEqual({ result: 'success', output: 'ok' });
+    expect(await probe('/http10')).toEqual({ result: 'success', output: 'until close' });
+    expect((await probe('/nocontent')).result).toBe('success');
+    expect(await probe('/continue')).toEqual({ result: 'success', output: 'ok' });
+    expect(await probe('/notfound')).toEqual({ result: 'failure', output: 'HTTP probe failed with statuscode: 404, body: not found' });
+  });
+
+  it('a hang-up, garbage or a reset is a failure naming the URL', async () => {
+    for (const p of ['/hangup', '/garbage', '/reset']) {
+      const r = await probe(p);
+      expect(r.result, p).toBe('failure');
+      expect(r.output, p).toContain(`http://127.0.0.1:${rawPort}${p}`);
+    }
+  });
+
+  it('sends Host, kube-probe User-Agent, Accept and the probe\'s headers (which override ours) on one request', async () => {
+    const r = await probe('/echo', { httpHeaders: [{ name: 'X-A', value: 'b' }, { name: 'user-agent', value: 'ua' }, { name: 'Host', value: 'h.example' }] });
+    expect(r.result).toBe('success');
+    const lines = r.output.split('|');
+    expect(lines[0]).toBe('GET /echo HTTP/1.1');
+    expect(lines).toEqual(expect.arrayContaining(['Host: h.example', 'user-agent: ua', 'Accept: */*', 'X-A: b']));
+    expect(lines.filter((l) => /^user-agent:/i.test(l))).toHaveLength(1);
+  });
+});
+
 describe('httpGet probe', () => {
   it('2xx succeeds, with kube-probe User-Agent and custom headers', async () => {
     const r = await runProbe({ httpGet: { path: '/ok', port: 'http', httpHeaders: [{ name: 'X-Check', value: '1' }] }, timeoutSeconds: 1 }, ctx());
