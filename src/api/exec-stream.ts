@@ -26,8 +26,8 @@ export const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, c
 
 /** With a TTY, how long the server waits for the client's first resize before starting the command without a size. */
 export const INITIAL_SIZE_WAIT_MS = 1000;
-/** Output frames queued on the socket beyond this pause the command's output (back-pressure). */
-const SOCKET_HIGH_WATER = 1 << 20;
+/** Bytes queued on an exec WebSocket beyond which the sending side pauses its source (back-pressure; both ends). */
+export const SOCKET_HIGH_WATER = 1 << 20;
 
 export interface ExecStreamRequest {
   command: string[];

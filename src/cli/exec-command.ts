@@ -11,12 +11,9 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { NodeletError, type ErrorCategory } from '../errors.js';
-import { CHANNEL, exitCodeOfStatus, frame, PROTOCOL_V4, PROTOCOL_V5, type MetaStatus, type TerminalSize } from '../api/exec-stream.js';
+import { CHANNEL, exitCodeOfStatus, frame, PROTOCOL_V4, PROTOCOL_V5, SOCKET_HIGH_WATER, type MetaStatus, type TerminalSize } from '../api/exec-stream.js';
 
 export const NO_TTY_WARNING = 'Unable to use a TTY - input is not a terminal or the right kind of file';
-
-/** Frames we have queued on the socket beyond this pause our stdin (back-pressure). */
-const SOCKET_HIGH_WATER = 1 << 20;
 
 export interface ExecCommandOptions {
   socket: string;

@@ -5,6 +5,7 @@
 
 import type http from 'node:http';
 import net from 'node:net';
+import { inSharedReadBuffer, sharedOnread } from '../sys/shared-read.js';
 import type { ContainerRuntime } from '../runtime/types.js';
 import type { HTTPGetAction, Probe } from './api-types.js';
 
@@ -155,8 +156,6 @@ const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** node:http's limit on a response's status line and headers (--max-http-header-size). */
 const MAX_HEAD_BYTES = 16 * 1024;
 const CRLF2 = Buffer.from('\r\n\r\n');
-/** Where the plain HTTP probes' sockets receive (onread); the callbacks copy what they keep. */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** The request node:http sends for `GET url` with these headers and agent: false (Host unless
  * given, then Connection: close), with its header validation. */
@@ -190,7 +189,7 @@ function httpGetPlain(url: URL, headers: Record<string, string>, timeoutMs: numb
     const port = Number(url.port || 80);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     // onread: the bytes go to the callback from one reused buffer (no Readable stream per probe); what is kept is copied
-    const sock = net.connect({ host, port, onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array) => (onData(Buffer.from(buf.buffer, buf.byteOffset, n)), true) } });
+    const sock = net.connect({ host, port, onread: sharedOnread((chunk) => onData(chunk)) });
     let settled = false;
     let pending: Buffer | undefined; // bytes not yet parsed
     let status = 0;
@@ -327,7 +326,7 @@ function httpGetPlain(url: URL, headers: Record<string, string>, timeoutMs: numb
         end(e as Error);
       }
       const rest = pending as Buffer | undefined; // set by consume()
-      if (rest && rest.buffer === READ_BUFFER.buffer) pending = Buffer.from(rest);
+      if (rest && inSharedReadBuffer(rest)) pending = Buffer.from(rest);
     }
     sock.on('end', () => {
       if (mode !== 'head') return finish(); // the end of a 'close' body; a body cut short ends as node:http's 'close' did

@@ -17,6 +17,7 @@ import { encodeExec, encodePlan, type ExecIo, type ExecRequestLike } from './enc
 import type { ExecResult, ExecSession } from '../types.js';
 import type { ShimPlan } from './plan.js';
 import { decodeRecords, encodeFrame, EXEC_MAX_CONCURRENT, EXEC_SOCKET, FRAME_DATA_MAX, FRAME_HEADER_BYTES, FRAMES, TAGS, type WireRecord } from './protocol.js';
+import { sharedOnread } from '../../sys/shared-read.js';
 
 export interface ShimState {
   containerId: string;
@@ -215,9 +216,6 @@ function spawnError(child: ChildProcess, binary: string): Promise<never> {
   );
 }
 
-/** Where sockets opened with onread receive (the callbacks run synchronously and copy what they keep). */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
 /** Connect to <stateDir>/exec.sock through /proc/self/fd/<dirfd>/: sockaddr_un holds 108 bytes,
  * state dirs can be longer. */
 function connectExec(stateDir: string, what: string, onread?: (chunk: Buffer) => void): Promise<Socket> {
@@ -235,7 +233,7 @@ function connectExec(stateDir: string, what: string, onread?: (chunk: Buffer) =>
     const path = `/proc/self/fd/${dirFd}/${EXEC_SOCKET}`;
     const attempt = (n: number) => {
       // onread: the bytes go to the callback from one reused buffer, without a Readable stream's per-chunk work
-      const sock = createConnection(onread ? { path, onread: { buffer: READ_BUFFER, callback: (k: number, buf: Uint8Array) => (onread(Buffer.from(buf.buffer, buf.byteOffset, k)), true) } } : { path });
+      const sock = createConnection(onread ? { path, onread: sharedOnread(onread) } : { path });
       const onError = (e: NodeJS.ErrnoException) => {
         const code = e.code ?? 'EIO';
         // a full listen backlog (many execs at once, a busy shim): a unix socket refuses with EAGAIN; retry briefly
@@ -264,20 +262,29 @@ interface Frame {
 
 /** Splits the byte stream into frames ([type u8][len u32 BE][payload]). */
 class FrameReader {
-  private buf: Buffer = Buffer.alloc(0);
+  private pending: Buffer | undefined;
 
-  push(chunk: Buffer): Frame[] {
-    const buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    const out: Frame[] = [];
+  /** Calls onFrame for each complete frame (payload: a view, valid during the call; it returns false to
+   * stop reading); keeps a copy of an incomplete tail. Throws ERR_SHIM_PROTOCOL on an oversized frame. */
+  feed(chunk: Buffer, onFrame: (type: number, payload: Buffer) => boolean): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
     let off = 0;
     while (buf.length - off >= FRAME_HEADER_BYTES) {
       const len = buf.readUInt32BE(off + 1);
       if (len > FRAME_DATA_MAX) throw unavailable('ERR_SHIM_PROTOCOL', `the shim sent a ${len}-byte exec frame`);
-      if (buf.length - off - FRAME_HEADER_BYTES < len) break;
-      out.push({ type: buf[off]!, payload: buf.subarray(off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + len) });
-      off += FRAME_HEADER_BYTES + len;
+      const end = off + FRAME_HEADER_BYTES + len;
+      if (end > buf.length) break;
+      if (!onFrame(buf[off]!, buf.subarray(off + FRAME_HEADER_BYTES, end))) return;
+      off = end;
     }
-    this.buf = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
+    if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
+  }
+
+  /** The complete frames of a chunk the caller does not reuse (payloads are views into it). */
+  push(chunk: Buffer): Frame[] {
+    const out: Frame[] = [];
+    this.feed(chunk, (type, payload) => out.push({ type, payload }) > 0);
     return out;
   }
 }
@@ -413,7 +420,7 @@ class ExecRun {
   private killTimer: NodeJS.Timeout | undefined;
   private readonly out: Buffer[] = [];
   private readonly errs: Buffer[] = [];
-  private pending: Buffer | undefined;
+  private readonly frames = new FrameReader();
   private lost: (error: Error) => void = () => {};
   private onData: (chunk: Buffer) => void = () => {};
 
@@ -446,21 +453,12 @@ class ExecRun {
       };
       this.onData = (chunk: Buffer) => {
         if (this.done) return;
-        const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-        this.pending = undefined;
-        let off = 0;
-        while (buf.length - off >= FRAME_HEADER_BYTES) {
-          const len = buf.readUInt32BE(off + 1);
-          if (len > FRAME_DATA_MAX) {
-            const e = unavailable('ERR_SHIM_PROTOCOL', `the shim sent a ${len}-byte exec frame`);
-            return this.pid ? lost(e) : fail(e);
-          }
-          const end = off + FRAME_HEADER_BYTES + len;
-          if (end > buf.length) break;
-          if (!onFrame(buf[off]!, buf.subarray(off + FRAME_HEADER_BYTES, end))) return;
-          off = end;
+        try {
+          this.frames.feed(chunk, onFrame);
+        } catch (e) {
+          if (this.pid) lost(e as Error);
+          else fail(e as Error);
         }
-        if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
       };
       sock.on('error', () => {}); // 'close' follows
       sock.on('close', () => {
@@ -714,7 +712,7 @@ export class ShimClient {
    * ERR_CONTAINER_NOT_RUNNING (no shim listening), ERR_CANCELED (opts.signal).
    */
   async execStream(stateDir: string, req: ExecRequestLike, opts: ExecIo & { signal?: AbortSignal } = {}): Promise<ShimExecSession> {
-    const payload = encodeExec(req, opts);
+    const request = encodeExecFrame(req, opts);
     const what = `cannot exec in container process ${req.pid}`;
     const sock = await connectExec(stateDir, what);
     return new Promise<ShimExecSession>((resolve, reject) => {
@@ -759,7 +757,7 @@ export class ShimClient {
           fail(failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is gone (the container exited)`));
         }
       });
-      sock.write(encodeFrame(FRAMES.REQUEST, payload));
+      sock.write(request);
     });
   }
 
