@@ -260,6 +260,12 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
       }
       continue;
     }
+    if (specChanged(c, s)) {
+      // kubelet restarts a container whose spec changed regardless of the restart policy
+      actions.containersToKill.push({ id: s.id, name: c.name, reason: 'Changed', message: `Container ${c.name} definition changed, will be restarted` });
+      actions.containersToStart.push({ name: c.name, attempt: s.attempt + 1, init: false });
+      continue;
+    }
     const kill = probeKill(c, s, opts);
     if (!kill) {
       keep++;
@@ -278,6 +284,11 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
     actions.initContainerToStart = undefined;
   }
   return actions;
+}
+
+/** The part of a container's spec an update may change (the image) differs from what runs (kubelet's containerChanged). */
+function specChanged(c: Container, s: RuntimeContainerStatus): boolean {
+  return !!c.image && !!s.imageRef && c.image !== s.imageRef;
 }
 
 function probeKill(c: Container, s: RuntimeContainerStatus, opts: ActionOptions): ContainerToKill | undefined {

@@ -68,6 +68,11 @@ export class Backoff {
     return this.entries.get(key);
   }
 
+  /** Put back an entry saved before a restart. */
+  set(key: string, e: BackoffEntry): void {
+    this.entries.set(key, { backoffMs: e.backoffMs, lastUpdate: e.lastUpdate });
+  }
+
   /** Forget a key (container removed from the spec, pod deleted). */
   reset(key: string): void {
     this.entries.delete(key);

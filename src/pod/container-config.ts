@@ -1,9 +1,9 @@
 // Pod spec + image → the runtime's ContainerConfig and PodSandboxConfig, the
 // way kubelet's kuberuntime_container.go generateContainerConfig and
-// kuberuntime_sandbox.go generatePodSandboxConfig do.
+// kuberuntime_sandbox.go generatePodSandboxConfig do. Pure: what they need
+// from the host (its resolv.conf, hostname, allocatable resources, subPath
+// resolution on disk) comes in as input; src/host/pod-config.ts supplies it.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import type { ImageRecord } from '../image/types.js';
 import type { ContainerConfig, PodSandboxConfig, PortMapping, VolumeMount as RuntimeMount, ContainerSecurity } from '../runtime/types.js';
@@ -11,7 +11,6 @@ import { NodeletError } from '../errors.js';
 import type { Container, Pod, PodObjects, SeccompProfile } from './api-types.js';
 import { expand, resolveEnv, createContainerConfigError, type EnvContext } from './env.js';
 import { containerLimits, containerRequests, getPodQOS, podResources } from './qos.js';
-import { resolveSubPath } from './subpath.js';
 
 /**
  * Kubernetes' command rules: `command` replaces the image ENTRYPOINT and
@@ -76,8 +75,8 @@ export interface ContainerConfigInput extends EnvContext {
   terminationLogHostPath?: string;
   /** kubelet's --seccomp-default: RuntimeDefault when neither the pod nor the container sets a profile. */
   seccompDefault?: boolean;
-  /** Override for tests; default resolveSubPath (symlink-escape safe, creates missing dirs). */
-  subPathResolver?: (volumePath: string, subPath: string) => string;
+  /** Host path of <volumePath>/<subPath> (VolumeManager.resolveSubPath: symlink-escape safe, creates missing dirs). */
+  subPathResolver: (volumePath: string, subPath: string) => string;
 }
 
 export interface BuiltContainerConfig {
@@ -101,7 +100,7 @@ export function buildContainerConfig(input: ContainerConfigInput): BuiltContaine
   }
   for (const [k, v] of env) merged.set(k, v);
 
-  const resolver = input.subPathResolver ?? resolveSubPath;
+  const resolver = input.subPathResolver;
   const mounts: RuntimeMount[] = [];
   for (const m of c.volumeMounts ?? []) {
     const base = input.volumePaths[m.name];
@@ -195,19 +194,6 @@ export function parseResolvConf(text: string): ResolvConf {
   return out;
 }
 
-/**
- * The host's resolver configuration as a pod sees it: like kubelet's
- * --resolv-conf, skip a stub resolver on 127.0.0.0/8 (systemd-resolved) that
- * is unreachable from a pod's network namespace, using the upstream file.
- */
-export function readHostResolvConf(path = '/etc/resolv.conf'): ResolvConf {
-  let conf = existsSync(path) ? parseResolvConf(readFileSync(path, 'utf8')) : { nameservers: [], searches: [], options: [] };
-  const upstream = '/run/systemd/resolve/resolv.conf';
-  if (conf.nameservers.every((n) => n.startsWith('127.')) && path === '/etc/resolv.conf' && existsSync(upstream))
-    conf = parseResolvConf(readFileSync(upstream, 'utf8'));
-  return conf;
-}
-
 /** DNS for the sandbox from dnsPolicy and dnsConfig (kubelet pkg/kubelet/network/dns). No cluster DNS exists: ClusterFirst falls back to Default, as kubelet does without --cluster-dns. */
 export function computeDNS(pod: Pod, host: ResolvConf): ResolvConf {
   const policy = pod.spec.dnsPolicy ?? 'ClusterFirst';
@@ -231,8 +217,11 @@ export function computeDNS(pod: Pod, host: ResolvConf): ResolvConf {
 }
 
 /** Hostname per kubelet: spec.hostname or the pod name, truncated to 63 with trailing '-'/'.' removed; the node's with hostNetwork. */
-export function podHostname(pod: Pod, nodeHostname = osHostname()): string {
-  if (pod.spec.hostNetwork) return nodeHostname;
+export function podHostname(pod: Pod, nodeHostname?: string): string {
+  if (pod.spec.hostNetwork) {
+    if (nodeHostname === undefined) throw new NodeletError('InvalidArgument', 'ERR_NODE_HOSTNAME_REQUIRED', `pod "${pod.metadata.name}" uses the host network: its hostname is the node's, which the caller must pass`);
+    return nodeHostname;
+  }
   const h = pod.spec.hostname || pod.metadata.name || '';
   return h.length > 63 ? h.slice(0, 63).replace(/[-.]+$/, '') : h;
 }
@@ -248,7 +237,14 @@ export function portMappings(pod: Pod): PortMapping[] {
   return out;
 }
 
-export function buildSandboxConfig(pod: Pod, opts: { hostResolvConf?: ResolvConf; nodeHostname?: string } = {}): PodSandboxConfig {
+export interface SandboxConfigInput {
+  /** The host's resolver configuration (src/host/node.ts readHostResolvConf), the base of dnsPolicy Default/ClusterFirst. */
+  hostResolvConf: ResolvConf;
+  /** The node's hostname: a hostNetwork pod's. */
+  nodeHostname: string;
+}
+
+export function buildSandboxConfig(pod: Pod, opts: SandboxConfigInput): PodSandboxConfig {
   if (!pod.metadata.uid || !pod.metadata.name) throw new NodeletError('InvalidArgument', 'ERR_POD_INVALID', 'pod has no name or uid: apply defaults first');
   return {
     uid: pod.metadata.uid,
@@ -260,7 +256,7 @@ export function buildSandboxConfig(pod: Pod, opts: { hostResolvConf?: ResolvConf
     hostIPC: pod.spec.hostIPC ?? false,
     shareProcessNamespace: pod.spec.shareProcessNamespace ?? false,
     ...(pod.spec.securityContext?.sysctls?.length ? { sysctls: Object.fromEntries(pod.spec.securityContext.sysctls.map((s) => [s.name, s.value])) } : {}),
-    dns: computeDNS(pod, opts.hostResolvConf ?? readHostResolvConf()),
+    dns: computeDNS(pod, opts.hostResolvConf),
     hostAliases: (pod.spec.hostAliases ?? []).map((h) => ({ ip: h.ip, hostnames: h.hostnames ?? [] })),
     portMappings: portMappings(pod),
     qosClass: getPodQOS(pod),

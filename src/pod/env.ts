@@ -1,7 +1,6 @@
 // Container environment by kubelet's rules (kubelet_pods.go makeEnvironmentVariables)
 // and $(VAR) expansion (third_party/forked/golang/expansion).
 
-import { cpus, totalmem } from 'node:os';
 import { NodeletError } from '../errors.js';
 import type { Container, ObjectFieldSelector, Pod, PodObjects, ResourceFieldSelector, ConfigMap, Secret } from './api-types.js';
 import { containerLimits, containerRequests } from './qos.js';
@@ -50,7 +49,7 @@ export interface EnvContext {
   podIPs?: string[];
   hostIPs?: string[];
   nodeName?: string;
-  /** Used for resourceFieldRef limits when a container has none (default: this host's CPUs and memory). */
+  /** Used for resourceFieldRef limits when a container has none (the host side passes this node's CPUs and memory). */
   nodeAllocatable?: { cpuMilli: number; memoryBytes: number };
 }
 
@@ -114,15 +113,19 @@ export function resourceFieldValue(pod: Pod, self: string | undefined, sel: Reso
   const name = sel.containerName || self;
   const c = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].find((x) => x.name === name);
   if (!c) throw new NodeletError('InvalidArgument', 'ERR_RESOURCEFIELDREF_CONTAINER', `resourceFieldRef: container "${name}" not found in pod`);
-  const alloc = ctx.nodeAllocatable ?? { cpuMilli: cpus().length * 1000, memoryBytes: totalmem() };
+  const allocatable = () => {
+    if (!ctx.nodeAllocatable)
+      throw new NodeletError('FailedPrecondition', 'ERR_NODE_ALLOCATABLE_UNKNOWN', `resourceFieldRef ${sel.resource} of container "${name}" without a limit needs the node's allocatable resources, which were not given`);
+    return ctx.nodeAllocatable;
+  };
   const [kind, res] = sel.resource.split('.') as ['limits' | 'requests', string];
   const divisor = parseQuantity(sel.divisor ?? '1');
   if (res === 'cpu') {
-    const v = kind === 'limits' ? (containerLimits(c).cpu ?? alloc.cpuMilli) : (containerRequests(c).cpu ?? 0);
+    const v = kind === 'limits' ? (containerLimits(c).cpu ?? allocatable().cpuMilli) : (containerRequests(c).cpu ?? 0);
     return String(divideQuantity(`${v}m`, divisor));
   }
   if (res === 'memory') {
-    const v = kind === 'limits' ? (containerLimits(c).memory ?? alloc.memoryBytes) : (containerRequests(c).memory ?? 0);
+    const v = kind === 'limits' ? (containerLimits(c).memory ?? allocatable().memoryBytes) : (containerRequests(c).memory ?? 0);
     return String(divideQuantity(String(v), divisor));
   }
   if (res === 'ephemeral-storage') {

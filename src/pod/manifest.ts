@@ -1,8 +1,11 @@
 // Reading manifests: YAML (block or flow style) or JSON, one or many
 // documents (`---`), `kind: List` expanded. Pods, ConfigMaps and Secrets are
-// kept; like `podman kube play`, other kinds are skipped with a warning
-// (podman logs "kind X not supported" and continues). A document that is not
-// an object, has no kind, or has a wrong apiVersion is an error.
+// kept. Any other kind (a Deployment, a Service...) is an error naming the kind
+// and the document for loadManifests (run, apply, the API, static pods):
+// nodelet would otherwise "succeed" while running nothing of it; parseManifests
+// alone skips such documents with a warning unless told to refuse them. A
+// document that is not an object, has no kind, or has a wrong apiVersion is an
+// error.
 //
 // The usual pipeline is loadManifests(): parse → applyDefaults → validate,
 // all errors of all objects gathered into one ManifestError.
@@ -10,6 +13,7 @@
 import { parseAllDocuments } from 'yaml';
 import type { ConfigMap, Pod, PodObjects, Secret } from './api-types.js';
 import { ManifestError, invalid, required, notSupported, type FieldError } from './field-errors.js';
+import { NodeletError } from '../errors.js';
 import { checkShape } from './schema.js';
 import { applyDefaults, type DefaultOptions } from './defaults.js';
 import { validatePodFull, dns1123Subdomain } from './validation.js';
@@ -26,6 +30,16 @@ export interface ParsedManifests {
 }
 
 const SUPPORTED = ['Pod', 'ConfigMap', 'Secret', 'List'];
+
+export interface ParseOptions {
+  /** A kind nodelet does not run: 'error' (ERR_KIND_NOT_SUPPORTED, every such document named) or 'warn' (skipped). parseManifests: 'warn'. */
+  unsupportedKinds?: 'error' | 'warn';
+}
+
+/** `x.yaml: document 2: kind "Deployment" (apps/v1) is not supported by nodelet: only Pod, ConfigMap and Secret — run it on a cluster` */
+export function unsupportedKindMessage(source: string | undefined, at: string, kind: string, apiVersion: unknown): string {
+  return `${source ?? 'manifest'}: ${at}: kind ${JSON.stringify(kind)} (${typeof apiVersion === 'string' && apiVersion ? apiVersion : 'no apiVersion'}) is not supported by nodelet: only Pod, ConfigMap and Secret — run it on a cluster`;
+}
 
 /** `field: null` means "unset" to the API server's decoder: drop such keys (array items are kept and rejected by the schema). */
 function dropNulls(o: unknown): unknown {
@@ -74,7 +88,7 @@ function validateData(kind: 'ConfigMap' | 'Secret', obj: Record<string, any>, er
  * returned as written (not defaulted, not validated: see loadManifests).
  * Secret stringData is merged into data (base64), as the API server does.
  */
-export function parseManifests(text: string, source?: string): ParsedManifests {
+export function parseManifests(text: string, source?: string, popts: ParseOptions = {}): ParsedManifests {
   const out: ParsedManifests = { pods: [], configMaps: [], secrets: [], warnings: [] };
   // YAML 1.1 like kubectl (sigs.k8s.io/yaml → go-yaml v2): `defaultMode: 0400` is octal, `yes`/`no` are
   // booleans; but as in go-yaml v2, timestamps stay strings and there are no base-60 numbers (`1:20`).
@@ -86,6 +100,7 @@ export function parseManifests(text: string, source?: string): ParsedManifests {
   });
   const list = Array.isArray(docs) ? docs : [docs];
   const problems: FieldError[] = [];
+  const unsupported: string[] = [];
   const objects: { obj: any; at: string }[] = [];
   list.forEach((d, i) => {
     if (d.errors.length > 0) {
@@ -106,6 +121,7 @@ export function parseManifests(text: string, source?: string): ParsedManifests {
       return;
     }
     if (!SUPPORTED.includes(obj.kind)) {
+      if (popts.unsupportedKinds === 'error') return void unsupported.push(unsupportedKindMessage(source, at, obj.kind, obj.apiVersion));
       out.warnings.push(`${at}: kind ${obj.kind} (${obj.apiVersion ?? 'no apiVersion'}) is not supported by nodelet and was skipped; supported kinds: Pod, ConfigMap, Secret, List`);
       return;
     }
@@ -130,12 +146,13 @@ export function parseManifests(text: string, source?: string): ParsedManifests {
     } else out.configMaps.push(obj as ConfigMap);
   };
   for (const { obj, at } of objects) expand(obj, at);
+  if (unsupported.length > 0) throw new NodeletError('InvalidArgument', 'ERR_KIND_NOT_SUPPORTED', unsupported.join('\n'), { details: { source } });
   if (problems.length > 0) throw new ManifestError(source ? `manifest` : 'manifest', problems, { source });
   if (objects.length === 0) out.warnings.push(`${source ?? 'manifest'}: no objects found`);
   return out;
 }
 
-export interface LoadOptions extends DefaultOptions {
+export interface LoadOptions extends DefaultOptions, ParseOptions {
   /** Check that non-optional ConfigMap/Secret references resolve against the file's objects (default true). */
   requireReferences?: boolean;
   /** Extra objects known to the caller (e.g. the daemon's store). */
@@ -148,7 +165,7 @@ export interface LoadOptions extends DefaultOptions {
  * message). Returns the defaulted pods and all warnings.
  */
 export function loadManifests(text: string, source?: string, opts: LoadOptions = {}): ParsedManifests {
-  const parsed = parseManifests(text, source);
+  const parsed = parseManifests(text, source, { unsupportedKinds: opts.unsupportedKinds ?? 'error' });
   const objects: PodObjects = {
     configMaps: [...parsed.configMaps, ...(opts.objects?.configMaps ?? [])],
     secrets: [...parsed.secrets, ...(opts.objects?.secrets ?? [])],

@@ -2,36 +2,16 @@
 // getTerminationMessage / readLastStringFromContainerLogs): the file bound
 // at terminationMessagePath (at most 4096 bytes); with
 // FallbackToLogsOnError, when that file is empty and the container failed,
-// the tail of its log (last 80 lines, at most 2048 bytes).
+// the tail of its log (last 80 lines, at most 2048 bytes). Pure: the caller
+// reads the bytes (src/host/termination-message.ts readTerminationMessage).
 
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
 import type { TerminationMessagePolicy } from './api-types.js';
 
 export const MAX_MESSAGE_BYTES = 4096;
 export const FALLBACK_LINES = 80;
 export const FALLBACK_BYTES = 2048;
-
-/** At most `max` bytes from the start or the end of a file; empty if it cannot be opened. */
-function readBounded(path: string, max: number, from: 'head' | 'tail'): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return Buffer.alloc(0);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    const len = from === 'tail' ? Math.min(size, max) : max;
-    const buf = Buffer.alloc(len);
-    const n = readSync(fd, buf, 0, len, from === 'tail' ? size - len : 0);
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const readTail = (path: string, max: number) => readBounded(path, max, 'tail');
-const readHead = (path: string, max: number) => readBounded(path, max, 'head');
+/** How much of the end of the log the caller reads for the fallback. */
+export const LOG_TAIL_BYTES = 64 * 1024;
 
 /** Message text from CRI-format log lines ("<time> <stream> <P|F> <text>"): partial lines joined. */
 export function criLogText(raw: string): string {
@@ -45,19 +25,23 @@ export function criLogText(raw: string): string {
   return out;
 }
 
-export function readTerminationMessage(opts: {
-  /** host file bound at terminationMessagePath */
-  messageFile?: string;
+/** Whether the message falls back to the log: the file gave nothing, the policy asks for it and the container failed. */
+export function wantsLogFallback(message: string, policy: TerminationMessagePolicy, exitCode: number): boolean {
+  return !message && policy === 'FallbackToLogsOnError' && exitCode !== 0;
+}
+
+export function terminationMessage(opts: {
+  /** the first MAX_MESSAGE_BYTES of the file bound at terminationMessagePath ('' if none) */
+  message: string;
   policy: TerminationMessagePolicy;
-  /** CRI-format container log */
-  logPath?: string;
   exitCode: number;
+  /** the last LOG_TAIL_BYTES of the CRI-format container log, when wantsLogFallback (undefined: no log) */
+  logTail?: string;
 }): string {
-  const fromFile = opts.messageFile ? readHead(opts.messageFile, MAX_MESSAGE_BYTES).toString('utf8') : '';
-  if (fromFile || opts.policy !== 'FallbackToLogsOnError' || opts.exitCode === 0 || !opts.logPath) return fromFile;
-  // read a generous tail of the raw log, then keep the last 80 lines / 2048 bytes of text
-  const raw = readTail(opts.logPath, 64 * 1024).toString('utf8');
-  const text = criLogText(raw.slice(raw.indexOf('\n') >= 0 && raw.length === 64 * 1024 ? raw.indexOf('\n') + 1 : 0));
+  if (!wantsLogFallback(opts.message, opts.policy, opts.exitCode) || opts.logTail === undefined) return opts.message;
+  // a generous tail of the raw log (its first line cut when the read was full), then the last 80 lines / 2048 bytes of text
+  const raw = opts.logTail;
+  const text = criLogText(raw.slice(raw.indexOf('\n') >= 0 && raw.length === LOG_TAIL_BYTES ? raw.indexOf('\n') + 1 : 0));
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   let tail = lines.slice(-FALLBACK_LINES).join('\n');

@@ -7,6 +7,10 @@ import type { Container, Pod } from '../../../src/pod/api-types.js';
 import type { ImageRecord } from '../../../src/image/types.js';
 import { isNodeletError } from '../../../src/errors.js';
 
+const noSubPaths = (): string => {
+  throw new Error('no subPath mounts in this test');
+};
+
 const mk = (containers: Container[], extra: Partial<Pod['spec']> = {}): Pod =>
   applyDefaults({ metadata: { name: 'web', namespace: 'ns1', labels: { app: 'web' } }, spec: { containers, ...extra } }, { uid: () => 'uid-1' });
 
@@ -72,6 +76,8 @@ describe('resolveEnv', () => {
       },
     ]);
     const r = resolveEnv(p, p.spec.containers[0]!, { objects, podIPs: ['10.1.0.5'], nodeAllocatable: { cpuMilli: 2000, memoryBytes: 2 ** 30 } });
+    // a limit that falls back to node allocatable needs it as input
+    expect(() => resolveEnv(p, p.spec.containers[0]!, { objects, podIPs: ['10.1.0.5'] })).toThrow(expect.objectContaining({ code: 'ERR_NODE_ALLOCATABLE_UNKNOWN' }));
     const e = Object.fromEntries(r.env);
     expect(e).toMatchObject({ CFG_MODE: 'fast', MODE: 'fast', A: 'env-fast', PW: 'hunter2', NAME: 'web', LBL: 'web', IP: '10.1.0.5', CPU: '250', MEM: '1024', REF: 'web/$(UNSET)' });
     expect(e).not.toHaveProperty('OPT');
@@ -138,14 +144,14 @@ describe('buildContainerConfig', () => {
   it('refuses an image without entrypoint and cmd when no command is given', () => {
     const p = mk([{ name: 'app', image: 'scratch' }]);
     const bare = { ...image, config: { ...image.config, entrypoint: undefined, cmd: undefined } };
-    expect(() => buildContainerConfig({ pod: p, container: p.spec.containers[0]!, image: bare, attempt: 0, podLogsDir: '/l', volumePaths: {}, objects: { configMaps: [], secrets: [] } })).toThrow(/no command specified/);
+    expect(() => buildContainerConfig({ pod: p, container: p.spec.containers[0]!, image: bare, attempt: 0, podLogsDir: '/l', volumePaths: {}, objects: { configMaps: [], secrets: [] }, subPathResolver: noSubPaths })).toThrow(/no command specified/);
   });
 });
 
 describe('runAsNonRoot (kubelet verifyRunAsNonRoot)', () => {
   const build = (sc: Container['securityContext'], user?: string) => {
     const p = mk([{ name: 'app', image: 'x', securityContext: sc }]);
-    return buildContainerConfig({ pod: p, container: p.spec.containers[0]!, image: { ...image, config: { ...image.config, user } }, attempt: 0, podLogsDir: '/l', volumePaths: {}, objects: { configMaps: [], secrets: [] } });
+    return buildContainerConfig({ pod: p, container: p.spec.containers[0]!, image: { ...image, config: { ...image.config, user } }, attempt: 0, podLogsDir: '/l', volumePaths: {}, objects: { configMaps: [], secrets: [] }, subPathResolver: noSubPaths });
   };
   it('accepts a non-zero uid from the spec or a numeric image USER', () => {
     expect(build({ runAsNonRoot: true, runAsUser: 1000 }).config.security.runAsUser).toBe(1000);
@@ -184,6 +190,8 @@ describe('sandbox config, QoS and pod resources', () => {
     long.metadata.name = 'a'.repeat(62) + '-b' + 'c'.repeat(10);
     expect(podHostname(long)).toBe('a'.repeat(62));
     expect(podHostname(mk([{ name: 'a', image: 'x' }], { hostNetwork: true }), 'node1')).toBe('node1');
+    // the node's hostname is an input: never read from the host here
+    expect(() => podHostname(mk([{ name: 'a', image: 'x' }], { hostNetwork: true }))).toThrow(expect.objectContaining({ code: 'ERR_NODE_HOSTNAME_REQUIRED' }));
   });
   it('DNS policies', () => {
     const host = { nameservers: ['192.0.2.53'], searches: ['example.com'], options: ['ndots:1'] };
@@ -195,7 +203,7 @@ describe('sandbox config, QoS and pod resources', () => {
   });
   it('port mappings and the rest of the sandbox config', () => {
     const p = mk([{ name: 'a', image: 'x', ports: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 81 }] }], { hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }] });
-    const s = buildSandboxConfig(p, { hostResolvConf: { nameservers: [], searches: [], options: [] } });
+    const s = buildSandboxConfig(p, { hostResolvConf: { nameservers: [], searches: [], options: [] }, nodeHostname: 'node1' });
     expect(s).toMatchObject({ uid: 'uid-1', name: 'web', namespace: 'ns1', hostname: 'web', qosClass: 'BestEffort', portMappings: [{ containerPort: 80, hostPort: 8080, protocol: 'TCP' }], hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }], labels: { app: 'web' } });
   });
 });

@@ -52,7 +52,7 @@ describe('manifest fuzz', () => {
         const r = loadManifests(yaml);
         // everything downstream must cope with any pod that validation accepted
         for (const pod of r.pods) {
-          buildSandboxConfig(pod, { hostResolvConf: { nameservers: [], searches: [], options: [] } });
+          buildSandboxConfig(pod, { hostResolvConf: { nameservers: [], searches: [], options: [] }, nodeHostname: 'node1' });
           const volumePaths = Object.fromEntries((pod.spec.volumes ?? []).map((v) => [v.name, '/v/' + v.name]));
           for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
             try {

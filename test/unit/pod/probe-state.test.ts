@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeProbeState, decodeHealthResponse, encodeHealthRequest, initialProbeState, probeDue, resolvePort } from '../../../src/pod/probe.js';
+import { computeProbeState, initialProbeState, probeDue, resolvePort } from '../../../src/pod/probe.js';
 import type { Probe } from '../../../src/pod/api-types.js';
 
 const probe: Probe = { exec: { command: ['true'] }, periodSeconds: 10, failureThreshold: 3, successThreshold: 1, initialDelaySeconds: 5 };
@@ -47,11 +47,5 @@ describe('probe worker logic', () => {
     expect(resolvePort('http', [{ name: 'http', containerPort: 8080 }])).toBe(8080);
     expect(resolvePort('9000', [])).toBe(9000);
     expect(() => resolvePort('nope', [])).toThrow(/couldn't find port "nope"/);
-  });
-  it('gRPC health frames', () => {
-    expect(encodeHealthRequest('')).toEqual(Buffer.from([0, 0, 0, 0, 0]));
-    expect(encodeHealthRequest('svc')).toEqual(Buffer.from([0, 0, 0, 0, 5, 0x0a, 3, 0x73, 0x76, 0x63]));
-    expect(decodeHealthResponse(Buffer.from([0, 0, 0, 0, 2, 0x08, 1]))).toBe(1);
-    expect(decodeHealthResponse(Buffer.from([0, 0, 0, 0, 0]))).toBe(0);
   });
 });

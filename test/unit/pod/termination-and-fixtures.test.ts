@@ -1,32 +1,35 @@
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { criLogText, readTerminationMessage } from '../../../src/pod/termination-message.js';
+import { criLogText, LOG_TAIL_BYTES, terminationMessage, wantsLogFallback } from '../../../src/pod/termination-message.js';
 import { loadManifests } from '../../../src/pod/manifest.js';
 
-const dir = mkdtempSync('/dev/shm/nodelet-test-');
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-describe('termination message', () => {
-  const log = join(dir, '0.log');
+describe('termination message (pure)', () => {
   const lines = Array.from({ length: 100 }, (_, i) => `2026-01-01T00:00:00.000000000Z stdout F line ${i}`);
-  writeFileSync(log, lines.join('\n') + '\n2026-01-01T00:00:01Z stderr P par\n2026-01-01T00:00:01Z stderr F tial\n');
-  it('reads the file (max 4096 bytes)', () => {
-    const f = join(dir, 'msg');
-    writeFileSync(f, 'x'.repeat(5000));
-    expect(readTerminationMessage({ messageFile: f, policy: 'File', exitCode: 1, logPath: log })).toHaveLength(4096);
-  });
-  it('FallbackToLogsOnError: last 80 lines of the log when the file is empty and the container failed', () => {
-    const empty = join(dir, 'empty');
-    writeFileSync(empty, '');
-    const m = readTerminationMessage({ messageFile: empty, policy: 'FallbackToLogsOnError', exitCode: 2, logPath: log });
-    const got = m.trimEnd().split('\n');
+  const log = lines.join('\n') + '\n2026-01-01T00:00:01Z stderr P par\n2026-01-01T00:00:01Z stderr F tial\n';
+  it('the message file wins; the log only with FallbackToLogsOnError, an empty file and a failure', () => {
+    expect(terminationMessage({ message: 'bye', policy: 'FallbackToLogsOnError', exitCode: 1, logTail: log })).toBe('bye');
+    expect(wantsLogFallback('', 'FallbackToLogsOnError', 2)).toBe(true);
+    expect(wantsLogFallback('', 'FallbackToLogsOnError', 0)).toBe(false);
+    expect(wantsLogFallback('', 'File', 2)).toBe(false);
+    expect(terminationMessage({ message: '', policy: 'FallbackToLogsOnError', exitCode: 2 })).toBe('');
+    const got = terminationMessage({ message: '', policy: 'FallbackToLogsOnError', exitCode: 2, logTail: log }).trimEnd().split('\n');
     expect(got).toHaveLength(80);
     expect(got[0]).toBe('line 21');
     expect(got[79]).toBe('partial');
-    expect(readTerminationMessage({ messageFile: empty, policy: 'FallbackToLogsOnError', exitCode: 0, logPath: log })).toBe('');
-    expect(readTerminationMessage({ messageFile: empty, policy: 'File', exitCode: 2, logPath: log })).toBe('');
+  });
+  it('keeps at most 2048 bytes; a full tail read drops its cut first line', () => {
+    const long = Array.from({ length: 60 }, (_, i) => `t stdout F ${String(i).padStart(2, '0')}${'y'.repeat(60)}`).join('\n') + '\n';
+    const m = terminationMessage({ message: '', policy: 'FallbackToLogsOnError', exitCode: 1, logTail: long });
+    expect(Buffer.byteLength(m)).toBe(2048);
+    expect(m.endsWith('59' + 'y'.repeat(60) + '\n')).toBe(true);
+    // lines that are not CRI lines are skipped, so only the first and the last line carry text
+    const tail = (first: string, size: number) => first + 'junk\n'.repeat(Math.floor((size - first.length - 17) / 5)).padEnd(size - first.length - 17, '-') + '\nt stdout F last\n';
+    const full = tail('t stdout F first\n', LOG_TAIL_BYTES);
+    expect(full).toHaveLength(LOG_TAIL_BYTES);
+    expect(terminationMessage({ message: '', policy: 'FallbackToLogsOnError', exitCode: 1, logTail: full })).toBe('last\n');
+    expect(terminationMessage({ message: '', policy: 'FallbackToLogsOnError', exitCode: 1, logTail: tail('t stdout F first\n', 1000) })).toBe('first\nlast\n');
   });
   it('parses CRI log lines', () => expect(criLogText('t stdout P a\nt stdout F b\nt stderr F c\n')).toBe('ab\nc\n'));
 });

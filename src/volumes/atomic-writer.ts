@@ -8,11 +8,7 @@
 import { chmodSync, chownSync, fsyncSync, closeSync, openSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync, lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NodeletError } from '../errors.js';
-
-export interface FileProjection {
-  data: Buffer;
-  mode: number;
-}
+import type { FileProjection } from '../pod/volume-plan.js';
 
 function validPath(p: string): boolean {
   return p !== '' && !p.startsWith('/') && !p.split('/').includes('..') && !p.startsWith('..');

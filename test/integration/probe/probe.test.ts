@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { runProbe, type ProbeContext } from '../../../src/pod/probe.js';
+import { runProbe, type ProbeContext } from '../../../src/probe/probers.js';
 import type { ExecResult } from '../../../src/runtime/types.js';
 
 // A runtime whose exec runs the command on the host: the probe's own logic (timeouts, exit codes) is what is tested.
