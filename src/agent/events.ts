@@ -3,7 +3,13 @@
 // (the k8s EventCorrelator's dedup), so a crash loop is one "BackOff" event
 // with count N, not N events. Bounded: the oldest events are dropped.
 import { randomBytes } from 'node:crypto';
-import type { Event, Pod } from '../pod/api-types.js';
+import type { Container, Event, Pod } from '../pod/api-types.js';
+
+/** kubelet's fieldPath for a container: "spec.containers{web}" or "spec.initContainers{init}". */
+export function containerFieldPath(pod: Pod, name: string): string {
+  const init = (pod.spec.initContainers ?? []).some((c: Container) => c.name === name);
+  return `spec.${init ? 'initContainers' : 'containers'}{${name}}`;
+}
 
 export interface RecordedEvent extends Event {
   metadata: { name: string; namespace: string; uid: string; resourceVersion?: string };
@@ -52,6 +58,17 @@ export class EventRecorder {
         (!filter?.name || e.involvedObject.name === filter.name) &&
         (!filter?.namespace || e.involvedObject.namespace === filter.namespace),
     );
+  }
+
+  /** Put back events saved before a restart (oldest first); they keep aggregating. */
+  restore(events: RecordedEvent[]): void {
+    for (const e of events) {
+      const key = [e.involvedObject.uid, e.involvedObject.fieldPath ?? '', e.type, e.reason, e.message].join('\u0000');
+      this.byKey.delete(key);
+      this.byKey.set(key, e);
+      this.seq = Math.max(this.seq, Number(e.metadata.resourceVersion ?? 0) || 0);
+    }
+    while (this.byKey.size > this.max) this.byKey.delete(this.byKey.keys().next().value!);
   }
 
   forget(uid: string): void {

@@ -11,7 +11,7 @@ import { podExitCode } from '../../../src/agent/node-agent.js';
 import { parseRoute, statusObject } from '../../../src/api/server.js';
 import { age, podStatusReason } from '../../../src/cli/client-commands.js';
 import { describeExit } from '../../../src/cli/describe.js';
-import { staticPodUid } from '../../../src/daemon/daemon.js';
+import { staticPodUid } from '../../../src/agent/file-source.js';
 import type { Pod } from '../../../src/pod/api-types.js';
 
 let dir: string | undefined;
