@@ -2,10 +2,12 @@
 // /proc/self/cgroup parsing and the refusal of the agent's own cgroup, and the
 // limit → file writes deciders (data, applied by the drivers).
 
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { invalidArgument, failedPrecondition } from '../errors.js';
-import type { QosClass } from '../runtime/types.js';
+import type { QosClass } from '../cri/types.js';
 import type { CgroupLimits } from './types.js';
+import type { CgroupFs } from './cgroup-fs.js';
 import { cpuQuotaFromMilli, cpuSharesFromMilli, cpuWeightFromMilli, QUOTA_PERIOD_US } from './qos.js';
 
 const SEGMENT = /^[A-Za-z0-9_.:@+-]+$/;
@@ -145,4 +147,32 @@ export function computeV1LimitWrites(l: CgroupLimits): LimitWrite[] {
   ];
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * Pure: what removeEmptyParents may rmdir, in order (tiers before the parent),
+ * leaving out any path that is, contains or sits inside `self` (the agent's
+ * own cgroup in that hierarchy; "/" or undefined = no restriction).
+ */
+export function computeEmptyParentCandidates(parent: string, self?: string): string[] {
+  const p = cgroupPath(parent, 'cgroup parent');
+  if (p === '/') return [];
+  return [`${p}/besteffort`, `${p}/burstable`, p].filter((c) => self === undefined || self === '/' || (!isWithin(c, self) && !isWithin(self, c)));
+}
+
+/** /proc/self/cgroup of this process, parsed (empty if unreadable). */
+export function readSelfCgroups(): Record<string, string> {
+  try {
+    return parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** rmdir each candidate that exists with no child cgroups and no tasks (rmdir only; busy ones stay). */
+export function rmdirIfEmpty(fs: CgroupFs, candidates: string[]): void {
+  for (const c of candidates) {
+    if (!fs.exists(c) || fs.children(c).length > 0 || fs.procs(c).length > 0) continue;
+    fs.rmdir(c); // 'busy': something moved in meanwhile; left alone
+  }
+}
+
+export { sleep } from '../sys/proc.js';

@@ -23,9 +23,8 @@ export interface CreateCgroupManagerOptions {
   layout?: CgroupLayout;
 }
 
-/** Both drivers offer, besides the contract, the file the shim reads OOM kills from. */
+/** Both drivers offer, besides the contract, their own OOM event counters. */
 export type NodeletCgroupManager = CgroupManager & {
-  oomCounterFile(path: string): string;
   /** `oom`: this cgroup's own limit fired (v2 memory.events oom; v1 memory.failcnt); `oomKill`: processes OOM-killed in it or below. */
   memoryEvents(path: string): Promise<{ oom: number; oomKill: number }>;
 };

@@ -1,7 +1,7 @@
 // kubelet's resource formulas, as pure functions (pkg/kubelet/cm/helpers_linux.go,
 // pkg/apis/core/v1/helper/qos/qos.go, pkg/kubelet/qos/policy.go).
 
-import type { QosClass } from '../runtime/types.js';
+import type { QosClass } from '../cri/types.js';
 
 export const MIN_SHARES = 2;
 export const MAX_SHARES = 262144;

@@ -1,7 +1,7 @@
 // Public surface of the cgroup subsystem (implemented in src/cgroups/ by a
 // v2 driver and a v1 driver behind one interface, detected at start).
 
-import type { QosClass } from '../runtime/types.js';
+import type { QosClass } from '../cri/types.js';
 
 export type CgroupVersion = 'v1' | 'v2';
 
@@ -56,4 +56,19 @@ export interface CgroupManager {
   pids(path: string): Promise<number[]>;
   /** True if the cgroup exists. */
   exists(path: string): boolean;
+  /**
+   * The file the shim reads the cgroup's OOM-kill counter from at exit
+   * (v2: memory.events; v1: the memory hierarchy's memory.oom_control).
+   */
+  oomCounterFile(path: string): string;
+  /**
+   * Remove the QoS tier cgroups (<parent>/besteffort, <parent>/burstable) and
+   * then the parent itself, each only if it holds no tasks and no child cgroups,
+   * on every hierarchy the manager writes to. rmdir only: a busy one (another
+   * pod, a process) is left alone, nothing outside the parent is touched, and a
+   * cgroup that is or contains nodelet's own (/proc/self/cgroup) is never
+   * removed. For a foreground run that leaves no trace (`nodelet run`); the
+   * daemon keeps them. Idempotent.
+   */
+  removeEmptyParents(): void;
 }

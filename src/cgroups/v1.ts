@@ -3,11 +3,11 @@
 // freezer; cpu and cpuacct may share one mount). Swap (memory.memsw.*) is left alone.
 
 import { failedPrecondition, NodeletError, internal } from '../errors.js';
-import type { QosClass } from '../runtime/types.js';
+import type { QosClass } from '../cri/types.js';
 import type { CgroupLimits, CgroupManager, CgroupStats } from './types.js';
 import { CgroupFs, parseFlatKeyed, parseSingle } from './cgroup-fs.js';
 import { cpuSharesFromMilli } from './qos.js';
-import { ancestorsOf, cgroupPath, cgroupPathUnder, computePodPath, computeV1LimitWrites, sleep, validateLimits } from './common.js';
+import { ancestorsOf, cgroupPath, cgroupPathUnder, computeEmptyParentCandidates, computePodPath, computeV1LimitWrites, readSelfCgroups, rmdirIfEmpty, sleep, validateLimits } from './common.js';
 import { killQuiet, type KillOptions } from './v2.js';
 
 export const V1_REQUIRED = ['memory', 'cpu'];
@@ -169,6 +169,16 @@ export class CgroupV1Manager implements CgroupManager {
     const p = this.checkUnderParent(path);
     if ((await this.pids(p)).length > 0) await this.killAll(p);
     for (const fs of this.hierarchies) await removeTree(fs, p);
+  }
+
+  removeEmptyParents(): void {
+    const self = readSelfCgroups();
+    for (const fs of this.hierarchies) {
+      // the agent's own cgroup in this hierarchy (cpu,cpuacct share one: any of its controllers names it)
+      const names = Object.keys(this.controllers).filter((c) => this.controllers[c] === fs);
+      const own = names.map((c) => self[c]).find((p) => p !== undefined && p !== '/');
+      rmdirIfEmpty(fs, computeEmptyParentCandidates(this.parent, own));
+    }
   }
 
   async stats(path: string): Promise<CgroupStats> {

@@ -3,11 +3,11 @@
 
 import { failedPrecondition, NodeletError, internal } from '../errors.js';
 import { getLogger } from '../log.js';
-import type { QosClass } from '../runtime/types.js';
+import type { QosClass } from '../cri/types.js';
 import type { CgroupLimits, CgroupManager, CgroupStats } from './types.js';
 import { CgroupFs, parseFlatKeyed, parseSingle } from './cgroup-fs.js';
 import { cpuWeightFromMilli } from './qos.js';
-import { ancestorsOf, cgroupPath, cgroupPathUnder, computePodPath, computeV2LimitWrites, sleep, validateLimits } from './common.js';
+import { ancestorsOf, cgroupPath, cgroupPathUnder, computeEmptyParentCandidates, computePodPath, computeV2LimitWrites, readSelfCgroups, rmdirIfEmpty, sleep, validateLimits } from './common.js';
 
 const log = getLogger('cgroups.v2');
 
@@ -185,6 +185,10 @@ export class CgroupV2Manager implements CgroupManager {
       if (i >= 40) throw new NodeletError('Unavailable', 'ERR_CGROUP_BUSY', `cgroup ${JSON.stringify(p)} stays busy after its processes were killed; retry later`);
       await sleep(25);
     }
+  }
+
+  removeEmptyParents(): void {
+    rmdirIfEmpty(this.fs, computeEmptyParentCandidates(this.parent, readSelfCgroups()['']));
   }
 
   async stats(path: string): Promise<CgroupStats> {

@@ -12,6 +12,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { fsyncDirAsync, writeFileAtomicAsync } from '../sys/atomic.js';
 import { createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { invalidArgument, internal } from '../errors.js';
@@ -141,33 +142,15 @@ export async function writeOciLayout(
     ...(ref !== undefined ? { annotations: { [REF_NAME_ANNOTATION]: ref } } : {}),
     platform: { architecture: platform.architecture, os: platform.os, ...(platform.variant ? { variant: platform.variant } : {}) },
   });
-  await writeFileAtomic(indexPath, Buffer.from(JSON.stringify(index)));
-  await writeFileAtomic(path.join(dir, 'oci-layout'), Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
+  await writeFileAtomicAsync(indexPath, Buffer.from(JSON.stringify(index)));
+  await writeFileAtomicAsync(path.join(dir, 'oci-layout'), Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
   return { manifestDigest: manifestBlob.digest, configDigest: configBlob.digest, diffIds };
-}
-
-/** temp + fsync + rename, so readers never see a partial file. */
-export async function writeFileAtomic(file: string, data: Buffer): Promise<void> {
-  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await fs.open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 async function writeJsonBlob(dir: string, value: unknown): Promise<{ digest: string; size: number }> {
   const bytes = Buffer.from(JSON.stringify(value));
   const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-  await writeFileAtomic(blobPath(dir, digest), bytes);
+  await writeFileAtomicAsync(blobPath(dir, digest), bytes);
   return { digest, size: bytes.length };
 }
 
@@ -218,7 +201,9 @@ async function writeLayerBlob(
     await fh.sync();
     await fh.close();
     const digest = 'sha256:' + blobHash.digest('hex');
+    // content-addressed: the final name is known only now, so this is the streamed form of src/sys/atomic.ts's rule
     await fs.rename(tmp, blobPath(dir, digest));
+    await fsyncDirAsync(path.dirname(blobPath(dir, digest)));
     const mediaType = compression === 'gzip' ? MT.ociLayerGzip : compression === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
     return { digest, diffId: 'sha256:' + diffHash.digest('hex'), size, mediaType };
   } catch (e) {

@@ -1,7 +1,7 @@
 // Content-addressed blob store after containerd's local content store:
 //   <root>/blobs/sha256/<hex>        committed, verified blobs (read-only)
 //   <root>/ingest/<hex>/data         the one in-flight write of a blob
-//   <root>/ingest/<hex>.lock         O_EXCL lock: "<pid>", stale when the pid is gone
+//   <root>/ingest/<hex>.lock         cross-process lock (src/sys/lock.ts: "<pid> <starttime>", stale when that process is gone)
 // A blob is committed only after its size and sha256 match: fsync, rename.
 // Two pulls (threads or processes) wanting the same blob: one downloads,
 // the other waits on the lock and finds the committed blob.
@@ -9,7 +9,9 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync, promises as fsp, statSync } from 'node:fs';
 import path from 'node:path';
 import { NodeletError, invalidArgument, notFound } from '../errors.js';
-import { tryLock, unlock } from './lockfile.js';
+import { fsyncDirAsync } from '../sys/atomic.js';
+import { tryLock, unlock } from '../sys/lock.js';
+import { sleep } from '../sys/proc.js';
 import { validateDigest } from './reference.js';
 
 export interface IngestWriter {
@@ -126,7 +128,7 @@ export class ContentStore {
       if (!waited) opts.onWait?.();
       waited = true;
       if (opts.signal?.aborted) throw opts.signal.reason;
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25, opts.signal);
     }
     const dir = path.join(this.ingestDir, hex);
     const tmp = path.join(dir, 'data');
@@ -172,20 +174,11 @@ export class ContentStore {
         await fh.close().catch(() => undefined);
       }
       await fsp.rename(tmp, final);
-      await syncDir(this.blobDir);
+      await fsyncDirAsync(this.blobDir);
       return { written: true, size: offset };
     } finally {
       await fsp.rm(dir, { recursive: true, force: true }).catch(() => undefined);
       await unlock(lock);
     }
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -6,7 +6,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { ImageRecord } from './types.js';
-import { withLock } from './lockfile.js';
+import { writeJsonAtomicAsync } from '../sys/atomic.js';
+import { withLock } from '../sys/lock.js';
 
 interface StoreFile {
   version: 1;
@@ -39,15 +40,7 @@ export class ImageStore {
   }
 
   private async write(f: StoreFile): Promise<void> {
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fh = await fsp.open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(JSON.stringify(f, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, this.file);
+    await writeJsonAtomicAsync(this.file, f, { indent: 1 });
   }
 
   /** Read-modify-write under the store lock. */

@@ -23,7 +23,8 @@ import { ImageStore } from './image-store.js';
 import { parseImageConfig, parseManifest, type Descriptor } from './manifest.js';
 import { familiarReference, formatReference, isLoopbackHost, parseReference, repositoryName, type ImageReference } from './reference.js';
 import { resolveCredentials } from './registry/auth.js';
-import { RegistryClient, backoffDelay, isRetriableError, sleep, DEFAULT_RETRY, type RetryPolicy } from './registry/client.js';
+import { RegistryClient, backoffDelay, isRetriableError, DEFAULT_RETRY, type RetryPolicy } from './registry/client.js';
+import { sleep } from '../sys/proc.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from './registry/platform.js';
 import type { ImageProvider, ImageRecord, Mount, PullOptions, PullPolicy, PullProgress } from './types.js';
 
@@ -647,7 +648,7 @@ export class ImageService implements ImageProvider {
     } catch {
       real = path.resolve(dir);
     }
-    unmountAll(real);
+    unmountAll(real, { submounts: true }); // a user's directory: whatever was mounted below it goes too
     await this.snapshots.remove(ImageService.mountKey(real));
   }
 }

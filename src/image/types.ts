@@ -2,14 +2,10 @@
 // layer. Implementations: src/image/service.ts (pull, store, import) and
 // src/snapshot/ (unpack, overlay/copy snapshotters).
 
-/** A mount described as data (containerd's mount.Mount): the caller mounts it. */
-export interface Mount {
-  /** "overlay", "bind", "tmpfs", ... */
-  type: string;
-  source: string;
-  /** mount options as passed to mount(8): "ro", "lowerdir=...", "rbind" ... */
-  options: string[];
-}
+import type { Mount } from '../cri/types.js';
+
+/** A mount described as data (containerd's mount.Mount); defined in src/cri/types.ts, shared with src/snapshot. */
+export type { Mount } from '../cri/types.js';
 
 /** The parts of an OCI image config the agent uses. */
 export interface ImageConfig {

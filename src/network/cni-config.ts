@@ -2,7 +2,7 @@
 // stdin config, CNI_ARGS, result and error parsing. No I/O here.
 
 import { invalidArgument, NodeletError } from '../errors.js';
-import type { PortMapping } from '../runtime/types.js';
+import type { PortMapping } from '../cri/types.js';
 
 export const CNI_VERSION = '1.0.0';
 

@@ -3,15 +3,16 @@
 // A throwaway util-linux `unshare --net=FILE --ipc=FILE --uts=FILE hostname NAME`
 // creates the namespaces in a child process and bind-mounts /proc/<pid>/ns/* onto
 // the files, so they outlive it. Node's event-loop thread never calls
-// unshare(2)/setns(2). Unpinning is umount2(MNT_DETACH) + unlink, idempotent.
+// unshare(2)/setns(2). Unpinning is unmountAll (src/sys/mounts.ts) + unlink, idempotent.
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NodeletError, SyscallError, failedPrecondition, invalidArgument, internal } from '../errors.js';
+import { NodeletError, failedPrecondition, invalidArgument, internal } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
-import { FS_MAGIC, MNT, statfs, umount2 } from '../sys/ffi.js';
+import { FS_MAGIC, statfs } from '../sys/ffi.js';
+import { unmountAll } from '../sys/mounts.js';
 import type { NamespacePinner, PinnedNamespaces, PinRequest } from './types.js';
 
 export interface NamespacePinnerOptions {
@@ -72,16 +73,9 @@ function isNsfs(path: string): boolean {
   }
 }
 
-/** Unmount every mount stacked on `path` (MNT_DETACH) and unlink it. Idempotent. */
+/** Unmount every mount stacked on `path` (src/sys/mounts.ts unmountAll: busy ones detached) and unlink it. Idempotent. */
 export async function unpinFile(path: string): Promise<void> {
-  for (let i = 0; i < 16; i++) {
-    try {
-      umount2(path, MNT.DETACH);
-    } catch (e) {
-      if (e instanceof SyscallError && (e.errnoName === 'EINVAL' || e.errnoName === 'ENOENT')) break; // not (or no longer) a mount point
-      throw e;
-    }
-  }
+  unmountAll(path);
   try {
     await unlink(path);
   } catch (e) {

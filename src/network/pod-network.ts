@@ -2,13 +2,13 @@
 // config file in cniConfDir, or a built-in default written there), ADD result
 // cached per sandbox for CHECK and DEL, like libcni / cri-o.
 
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { failedPrecondition, invalidArgument, internal, isNodeletError, NodeletError } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
 import { FS_MAGIC, statfs } from '../sys/ffi.js';
+import { writeFileAtomicAsync } from '../sys/atomic.js';
 import { addNetworkList, checkNetworkList, delNetworkList, findPlugin, pluginSearchPath, type CniExecOptions, type RuntimeConf } from './cni.js';
 import {
   computeCniArgs,
@@ -67,25 +67,10 @@ interface CacheEntry {
   portMappings: RuntimeConf['portMappings'];
 }
 
-export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
+/** A record under the state or config dir, written atomically (src/sys/atomic.ts), creating its directory. */
+async function writeRecord(path: string, data: string, mode = 0o644): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomicAsync(path, data, { mode });
 }
 
 function isLiveNetns(path: string): boolean {
@@ -148,7 +133,7 @@ class CniPodNetwork implements PodNetwork {
     if (name === undefined) {
       name = DEFAULT_CONF_FILE;
       const conf = computeDefaultConfList(this.defaults);
-      await writeFileAtomic(join(this.confDir, name), JSON.stringify(conf, null, 2) + '\n');
+      await writeRecord(join(this.confDir, name), JSON.stringify(conf, null, 2) + '\n');
       this.log.info('wrote the default CNI network configuration', { file: join(this.confDir, name), subnet: this.defaults.subnet, bridge: this.defaults.bridgeName });
     }
     const file = join(this.confDir, name);
@@ -312,7 +297,7 @@ class CniPodNetwork implements PodNetwork {
         loopbackResult,
         portMappings: rt.portMappings,
       };
-      await writeFileAtomic(this.cachePath(req.sandboxId), JSON.stringify(entry) + '\n', 0o600);
+      await writeRecord(this.cachePath(req.sandboxId), JSON.stringify(entry) + '\n', 0o600);
       this.log.info('pod network set up', { sandboxId: req.sandboxId, ips: parsed.ips, ms: +(performance.now() - started).toFixed(1) });
       return { ips: parsed.ips, ...(parsed.gateway !== undefined ? { gateway: parsed.gateway } : {}), interfaceName: IFNAME };
     } catch (e) {

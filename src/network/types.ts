@@ -1,6 +1,6 @@
 // Public surface of pod networking and namespace pinning (src/network/).
 
-import type { PortMapping } from '../runtime/types.js';
+import type { PortMapping } from '../cri/types.js';
 
 /** Bind-mounted namespace files under the run root (CRI-O "pinns" idea: no pause process). */
 export interface PinnedNamespaces {

@@ -3,7 +3,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson } from './store.js';
+import { processRunning, readJsonIfExists } from '../sys/proc.js';
+
+/** Inspection shows what it can: a missing or unreadable record is skipped. */
+const readJson = <T>(file: string): T | undefined => readJsonIfExists<T>(file, { ignoreInvalid: true });
 
 export interface InspectedContainer {
   id: string;
@@ -37,8 +40,7 @@ function dirs(d: string): string[] {
 }
 
 function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try { return !/^\S+ \(.*\) [ZX]/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
+  return !!pid && processRunning(pid);
 }
 
 export function inspectRuntimeState(runRoot: string): { sandboxes: InspectedSandbox[]; containers: InspectedContainer[] } {

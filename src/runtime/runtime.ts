@@ -14,14 +14,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { NodeletError, describeError, failedPrecondition, internal, invalidArgument, isNodeletError, notFound } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
-import { MS, mount, pidfdOpen, pidfdSendSignal } from '../sys/ffi.js';
 import { sysctlProcPath } from '../sys/sysctl.js';
 import type { ImageProvider } from '../image/types.js';
 import type { CgroupManager } from '../cgroups/types.js';
 import { oomScoreAdj } from '../cgroups/qos.js';
 import type { NamespacePinner, PinnedNamespaces, PodNetwork, PodNetworkRequest } from '../network/types.js';
 import { encodeExecFrame, ShimClient, ShimStartError, type ShimState } from './shim/index.js';
-import type { PlanDevice, ShimPlan } from './shim/plan.js';
+import type { ShimPlan } from './shim/plan.js';
 import type { ExecRequestLike } from './shim/encode.js';
 import type {
   ContainerConfig, ContainerExitEvent, ContainerRuntime, ContainerStats, ContainerStatus, ExecOptions, ExecResult, ExecSession, ExecStreamOptions,
@@ -31,9 +30,10 @@ import { computeShimPlan, type PlanSandbox } from './compute-plan.js';
 import { computeHostsFile, computeResolvConf } from './sandbox-files.js';
 import { resolveUserInRootfs } from './user.js';
 import { loadSeccompFor } from './seccomp/index.js';
-import { newId, readJson, writeFileAtomic, writeJsonAtomic } from './store.js';
-import { unmountAll } from './mount-rootfs.js';
-import { mountAll } from '../snapshot/mount.js';
+import { newId } from './store.js';
+import { writeFileAtomic, writeJsonAtomic } from '../sys/atomic.js';
+import { readJsonIfExists, sleep } from '../sys/proc.js';
+import { hostOps, type HostOps } from '../sys/host.js';
 import { computePodInitPlan } from './pod-init.js';
 import { computeExitStatus } from './exit-status.js';
 
@@ -52,6 +52,8 @@ export interface NodeletRuntimeOptions {
   shmSizeBytes?: number;
   /** Host binary used as the pod-init (shared PID namespace holder); default /bin/busybox (static). */
   podInitBinary?: string;
+  /** The runtime's mounts, process signals and host reads (/proc, /etc, /dev); default the real host (src/sys/host.ts). */
+  host?: HostOps;
 }
 
 interface SandboxRecord {
@@ -107,6 +109,7 @@ export class NodeletRuntime implements ContainerRuntime {
   private readonly opts: NodeletRuntimeOptions;
   private readonly log: Logger;
   private readonly shim: ShimClient;
+  private readonly host: HostOps;
   private readonly sandboxes = new Map<string, SandboxRecord>();
   private readonly containers = new Map<string, Live>();
   private readonly listeners = new Set<(e: ContainerExitEvent) => void>();
@@ -122,13 +125,21 @@ export class NodeletRuntime implements ContainerRuntime {
     this.opts = opts;
     this.log = opts.logger ?? getLogger('runtime');
     this.shim = opts.shim ?? new ShimClient();
+    this.host = opts.host ?? hostOps;
     fs.mkdirSync(path.join(opts.runRoot, 'sandboxes'), { recursive: true, mode: 0o711 });
     fs.mkdirSync(path.join(opts.runRoot, 'containers'), { recursive: true, mode: 0o711 });
-    this.capLastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
-    this.nofileHard = readNofileHard();
-    const bnd = /^CapBnd:\s*([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1];
+    const capLastCap = this.host.readFile('/proc/sys/kernel/cap_last_cap');
+    if (capLastCap === undefined) throw internal('ERR_HOST_PROC', 'Cannot read /proc/sys/kernel/cap_last_cap: is /proc mounted?');
+    this.capLastCap = Number(capLastCap.trim());
+    const status = this.readOr('/proc/self/status', '');
+    this.nofileHard = parseNofileHard(this.readOr('/proc/self/limits', ''));
+    const bnd = /^CapBnd:\s*([0-9a-f]+)/m.exec(status)?.[1];
     this.capAvailable = bnd ? BigInt('0x' + bnd) : undefined;
-    this.oomFloor = readOomScoreAdjFloor();
+    this.oomFloor = oomScoreAdjFloor(status, this.readOr('/proc/self/oom_score_adj', '0'));
+  }
+
+  private readOr(file: string, dflt: string): string {
+    return this.host.readFile(file) ?? dflt;
   }
 
   /** Open a runtime over existing state (after a daemon restart or SIGKILL) and re-adopt everything. */
@@ -140,8 +151,8 @@ export class NodeletRuntime implements ContainerRuntime {
 
   private sbDir(id: string) { return path.join(this.opts.runRoot, 'sandboxes', id); }
   private ctrDir(id: string) { return path.join(this.opts.runRoot, 'containers', id); }
-  private saveSandbox(sb: SandboxRecord) { writeJsonAtomic(path.join(this.sbDir(sb.id), 'sandbox.json'), sb); }
-  private saveContainer(rec: ContainerRecord) { writeJsonAtomic(path.join(this.ctrDir(rec.id), 'container.json'), rec); }
+  private saveSandbox(sb: SandboxRecord) { writeJsonAtomic(path.join(this.sbDir(sb.id), 'sandbox.json'), sb, { mode: 0o600 }); }
+  private saveContainer(rec: ContainerRecord) { writeJsonAtomic(path.join(this.ctrDir(rec.id), 'container.json'), rec, { mode: 0o600 }); }
 
   // ---------------------------------------------------------------- sandboxes
 
@@ -186,23 +197,20 @@ export class NodeletRuntime implements ContainerRuntime {
       if (!config.hostIPC) {
         sb.shmPath = path.join(dir, 'shm');
         fs.mkdirSync(sb.shmPath, { mode: 0o755 });
-        mount('shm', sb.shmPath, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, `mode=1777,size=${this.opts.shmSizeBytes ?? 64 * 1024 * 1024}`);
+        this.host.mountTmpfs(sb.shmPath, { mode: 0o1777, sizeBytes: this.opts.shmSizeBytes ?? 64 * 1024 * 1024 });
         sb.shmMounted = true;
-        undo.push(() => unmountAll(sb.shmPath));
+        undo.push(() => this.host.unmountAll(sb.shmPath));
       }
       // Step 5: hosts, hostname, resolv.conf.
       const hostsFile = computeHostsFile({
         hostname, podIPs: sb.ips, hostAliases: config.hostAliases, hostNetwork: config.hostNetwork,
-        hostHostsFile: config.hostNetwork ? readOr('/etc/hosts', '') : undefined,
+        hostHostsFile: config.hostNetwork ? this.readOr('/etc/hosts', '') : undefined,
       });
-      writeFileAtomic(path.join(dir, 'hosts'), hostsFile);
-      fs.chmodSync(path.join(dir, 'hosts'), 0o644);
-      writeFileAtomic(path.join(dir, 'hostname'), (config.hostNetwork ? os.hostname() : hostname) + '\n');
-      fs.chmodSync(path.join(dir, 'hostname'), 0o644);
-      const resolv = computeResolvConf({ dns: config.dns, hostNetwork: config.hostNetwork, hostResolvConf: readOr('/etc/resolv.conf', '') });
+      writeFileAtomic(path.join(dir, 'hosts'), hostsFile, { mode: 0o644 });
+      writeFileAtomic(path.join(dir, 'hostname'), (config.hostNetwork ? this.host.hostname() : hostname) + '\n', { mode: 0o644 });
+      const resolv = computeResolvConf({ dns: config.dns, hostNetwork: config.hostNetwork, hostResolvConf: this.readOr('/etc/resolv.conf', '') });
       if (resolv.droppedNameservers.length) log.warn('dropped loopback nameservers from the pod resolv.conf (unreachable from the pod network namespace)', { dropped: resolv.droppedNameservers });
-      writeFileAtomic(path.join(dir, 'resolv.conf'), resolv.content);
-      fs.chmodSync(path.join(dir, 'resolv.conf'), 0o644);
+      writeFileAtomic(path.join(dir, 'resolv.conf'), resolv.content, { mode: 0o644 });
       // Step 6: the shared PID namespace holder (pod-init) when asked for.
       if (config.shareProcessNamespace && !config.hostPID) {
         const initDir = path.join(dir, 'pod-init');
@@ -262,7 +270,7 @@ export class NodeletRuntime implements ContainerRuntime {
     }
     if (sb.podInit) await this.opts.cgroups.remove(sb.podInit.cgroupPath);
     await this.opts.pinner.unpin(sb.namespaces);
-    if (sb.shmMounted) unmountAll(sb.shmPath);
+    if (sb.shmMounted) this.host.unmountAll(sb.shmPath);
     await this.opts.cgroups.remove(sb.cgroupPath);
     fs.rmSync(this.sbDir(id), { recursive: true, force: true });
     this.sandboxes.delete(id);
@@ -317,8 +325,8 @@ export class NodeletRuntime implements ContainerRuntime {
       // Step 2: the rootfs.
       undo.push(() => this.opts.images.removeRootfs(id));
       const mounts = await this.opts.images.prepareRootfs(id, image.id);
-      mountAll(mounts, rootfs);
-      undo.push(() => unmountAll(rootfs));
+      this.host.mountAll(mounts, rootfs);
+      undo.push(() => this.host.unmountAll(rootfs));
       // Step 3: who the process runs as (image USER against the rootfs's /etc/passwd).
       const sec = config.security;
       const user = resolveUserInRootfs(rootfs, {
@@ -327,10 +335,10 @@ export class NodeletRuntime implements ContainerRuntime {
       // Step 4: the plan.
       const { plan, warnings } = computeShimPlan({
         containerId: id, stateDir, rootfs, config, sandbox: this.planSandbox(sb), image: image.config, user,
-        cgroupVersion: this.opts.cgroups.version, cgroupProcsFiles: procsFiles, oomCounterFile: this.oomFile(cgroupPath, procsFiles),
-        oomScoreAdj: oomScoreAdj(sb.config.qosClass, r.memoryRequestBytes, os.totalmem()),
+        cgroupVersion: this.opts.cgroups.version, cgroupProcsFiles: procsFiles, oomCounterFile: this.opts.cgroups.oomCounterFile(cgroupPath),
+        oomScoreAdj: oomScoreAdj(sb.config.qosClass, r.memoryRequestBytes, this.host.totalMemoryBytes()),
         capLastCap: this.capLastCap, capAvailable: this.capAvailable, nofileHardLimit: this.nofileHard, oomScoreAdjFloor: this.oomFloor,
-        hostDevices: sec.privileged ? listHostDevices() : undefined,
+        hostDevices: sec.privileged ? this.host.listDevices() : undefined,
         seccompLocalhost: loadSeccompFor(sec, this.opts.root),
         fileVolumeSources: new Set(config.mounts.map((m) => m.hostPath).filter((p) => fs.statSync(p, { throwIfNoEntry: false })?.isFile())),
       });
@@ -340,7 +348,7 @@ export class NodeletRuntime implements ContainerRuntime {
         else { this.warned.add(w); log.warn(w); }
       }
       fs.mkdirSync(path.dirname(config.logPath), { recursive: true });
-      writeJsonAtomic(path.join(dir, 'plan.json'), plan);
+      writeJsonAtomic(path.join(dir, 'plan.json'), plan, { mode: 0o600 });
       const rec: ContainerRecord = {
         id, sandboxId: sb.id, config, createdAt: new Date().toISOString(), cgroupPath, rootfs, stateDir, started: false,
         exec: { env: plan.env, cwd: plan.cwd, uid: plan.uid, gid: plan.gid, additionalGids: plan.additionalGids, capabilities: plan.capabilities, noNewPrivs: plan.noNewPrivs, cgroupProcsFiles: procsFiles, seccomp: plan.seccomp },
@@ -357,19 +365,13 @@ export class NodeletRuntime implements ContainerRuntime {
     }
   }
 
-  /** E's manager names the OOM counter file; other CgroupManagers get the conventional one. */
-  private oomFile(cgroupPath: string, procsFiles: string[]): string | undefined {
-    const m = this.opts.cgroups as CgroupManager & { oomCounterFile?: (p: string) => string };
-    return typeof m.oomCounterFile === 'function' ? m.oomCounterFile(cgroupPath) : oomCounterFile(this.opts.cgroups.version, procsFiles);
-  }
-
   private planSandbox(sb: SandboxRecord): PlanSandbox {
     const dir = this.sbDir(sb.id);
     return {
       config: sb.config, namespaces: sb.namespaces,
       sharedPidNs: sb.podInit?.pid ? `/proc/${sb.podInit.pid}/ns/pid` : undefined,
       hostsPath: path.join(dir, 'hosts'), hostnamePath: path.join(dir, 'hostname'), resolvConfPath: path.join(dir, 'resolv.conf'), shmPath: sb.shmPath,
-      hostHostname: os.hostname(),
+      hostHostname: this.host.hostname(),
     };
   }
 
@@ -378,7 +380,7 @@ export class NodeletRuntime implements ContainerRuntime {
     const live = this.getLive(id);
     const rec = live.rec;
     if (rec.started) throw failedPrecondition('ERR_CONTAINER_STATE', `Container ${rec.id.slice(0, 12)} ("${rec.config.name}") was already started; create a new one`);
-    const plan = live.plan ?? readJson<ShimPlan>(path.join(this.ctrDir(rec.id), 'plan.json'));
+    const plan = live.plan ?? readJsonIfExists<ShimPlan>(path.join(this.ctrDir(rec.id), 'plan.json'), { ignoreInvalid: true });
     live.plan = undefined;
     if (!plan) throw internal('ERR_CONTAINER_STATE', `Container ${rec.id.slice(0, 12)} has no plan.json`);
     rec.started = true;
@@ -468,17 +470,16 @@ export class NodeletRuntime implements ContainerRuntime {
     const rec = live.rec;
     if (rec.started && !rec.final && rec.pid) {
       const sig = SIGNALS[(rec.config.stopSignal ?? 'SIGTERM').toUpperCase().replace(/^(?!SIG)/, 'SIG')] ?? SIGNALS.SIGTERM!;
-      let pidfd = -1;
-      try { pidfd = pidfdOpen(rec.pid); } catch { /* already gone (ESRCH) */ }
+      const proc = this.host.openProcess(rec.pid); // undefined: already gone
       try {
-        if (pidfd >= 0 && timeoutSeconds > 0 && pidfdSendSignal(pidfd, sig)) {
+        if (proc && timeoutSeconds > 0 && proc.signal(sig)) {
           let timer: NodeJS.Timeout | undefined;
           await Promise.race([live.exited, new Promise((r) => { timer = setTimeout(r, timeoutSeconds * 1000); })]);
           clearTimeout(timer);
         }
-        if (!rec.final && pidfd >= 0) pidfdSendSignal(pidfd, SIGNALS.SIGKILL!);
+        if (!rec.final && proc) proc.signal(SIGNALS.SIGKILL!);
       } finally {
-        if (pidfd >= 0) fs.closeSync(pidfd);
+        proc?.close();
       }
     }
     // Whatever the init left behind in its cgroup dies too (cgroup.kill on v2). An exited
@@ -497,7 +498,7 @@ export class NodeletRuntime implements ContainerRuntime {
     live.abort?.abort();
     // exit.json is the shim's last write: once it is there the state dir can go. Otherwise wait for the shim.
     if (rec.started && !(rec.final && rec.final.reason !== 'StartError' && rec.final.reason !== 'Unknown')) await this.waitShimGone(rec.stateDir);
-    unmountAll(rec.rootfs);
+    this.host.unmountAll(rec.rootfs);
     await this.opts.images.removeRootfs(rec.id);
     await this.opts.cgroups.remove(rec.cgroupPath);
     fs.rmSync(this.ctrDir(rec.id), { recursive: true, force: true });
@@ -614,12 +615,12 @@ export class NodeletRuntime implements ContainerRuntime {
   /** Re-read every sandbox and container; re-attach to running shims; record exits that happened meanwhile. */
   async recover(): Promise<void> {
     for (const id of listDir(path.join(this.opts.runRoot, 'sandboxes'))) {
-      const sb = readJson<SandboxRecord>(path.join(this.sbDir(id), 'sandbox.json'));
+      const sb = readJsonIfExists<SandboxRecord>(path.join(this.sbDir(id), 'sandbox.json'), { ignoreInvalid: true });
       if (sb?.id === id) this.sandboxes.set(id, sb);
       else this.log.warn('ignoring sandbox directory without a valid sandbox.json', { dir: this.sbDir(id) });
     }
     for (const id of listDir(path.join(this.opts.runRoot, 'containers'))) {
-      const rec = readJson<ContainerRecord>(path.join(this.ctrDir(id), 'container.json'));
+      const rec = readJsonIfExists<ContainerRecord>(path.join(this.ctrDir(id), 'container.json'), { ignoreInvalid: true });
       if (rec?.id !== id) {
         this.log.warn('ignoring container directory without a valid container.json', { dir: this.ctrDir(id) });
         continue;
@@ -649,16 +650,8 @@ export class NodeletRuntime implements ContainerRuntime {
 
 // ------------------------------------------------------------------ helpers
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function listDir(d: string): string[] {
   try { return fs.readdirSync(d).filter((n) => /^[0-9a-f]{64}$/.test(n)); } catch { return []; }
-}
-
-function readOr(p: string, dflt: string): string {
-  try { return fs.readFileSync(p, 'utf8'); } catch { return dflt; }
 }
 
 function mergeKeys(base: string[], extra: string[]): string[] {
@@ -667,49 +660,18 @@ function mergeKeys(base: string[], extra: string[]): string[] {
   return [...m.values()];
 }
 
-/** The daemon's own hard RLIMIT_NOFILE, from /proc/self/limits. */
-function readNofileHard(): number {
-  const line = readOr('/proc/self/limits', '').split('\n').find((l) => l.startsWith('Max open files'));
+/** The daemon's own hard RLIMIT_NOFILE, from the text of /proc/self/limits. */
+function parseNofileHard(limits: string): number {
+  const line = limits.split('\n').find((l) => l.startsWith('Max open files'));
   const hard = line?.trim().split(/\s+/)[4];
   return hard === undefined ? 1024 : hard === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(hard);
 }
 
-/** Without CAP_SYS_RESOURCE (bit 24) the daemon cannot go below its own oom_score_adj. */
-function readOomScoreAdjFloor(): number | undefined {
-  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(readOr('/proc/self/status', ''))?.[1];
+/** Without CAP_SYS_RESOURCE (bit 24) the daemon cannot go below its own oom_score_adj (texts of /proc/self/status and oom_score_adj). */
+function oomScoreAdjFloor(status: string, ownOomScoreAdj: string): number | undefined {
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1];
   if (capEff && (BigInt('0x' + capEff) & (1n << 24n)) !== 0n) return undefined;
-  return Number(readOr('/proc/self/oom_score_adj', '0').trim()) || 0;
-}
-
-/** Where the shim reads the OOM-kill counter of the container's cgroup. */
-function oomCounterFile(version: 'v1' | 'v2', procsFiles: string[]): string | undefined {
-  if (version === 'v2') return procsFiles[0] ? path.join(path.dirname(procsFiles[0]), 'memory.events') : undefined;
-  const mem = procsFiles.find((f) => f.startsWith('/sys/fs/cgroup/memory/'));
-  return mem ? path.join(path.dirname(mem), 'memory.oom_control') : undefined;
-}
-
-/** Character and block devices in the host's /dev (one level of subdirectories), for privileged containers. */
-function listHostDevices(): PlanDevice[] {
-  const out: PlanDevice[] = [];
-  const walk = (dir: string, depthLeft: number) => {
-    for (const name of listAll(dir)) {
-      const p = path.join(dir, name);
-      let st: fs.Stats;
-      try { st = fs.lstatSync(p); } catch { continue; }
-      if (st.isDirectory()) {
-        if (depthLeft > 0 && !['pts', 'shm', 'mqueue', 'fd'].includes(name)) walk(p, depthLeft - 1);
-      } else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const rdev = st.rdev;
-        out.push({ path: p, type: st.isCharacterDevice() ? 'c' : 'b', major: (rdev >> 8) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00), mode: st.mode & 0o7777, uid: st.uid, gid: st.gid });
-      }
-    }
-  };
-  walk('/dev', 1);
-  return out;
-}
-
-function listAll(d: string): string[] {
-  try { return fs.readdirSync(d); } catch { return []; }
+  return Number(ownOomScoreAdj.trim()) || 0;
 }
 
 /** Sandbox sysctls keyed by their /proc/sys path, for the pinner. */

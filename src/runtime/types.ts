@@ -3,14 +3,11 @@
 // pod layer (src/pod/) drives it; src/runtime/runtime.ts implements it with
 // the native shim, cgroups (src/cgroups/) and CNI (src/network/).
 
-export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
+import type { PortMapping, QosClass } from '../cri/types.js';
 
-export interface PortMapping {
-  containerPort: number;
-  hostPort: number;
-  protocol: 'TCP' | 'UDP' | 'SCTP';
-  hostIP?: string;
-}
+// The CRI-shaped types shared with the lower layers live in src/cri/types.ts; re-exported here
+// so the pod layer, the agent and the CLI keep importing them from the runtime.
+export type { Mount, PortMapping, QosClass } from '../cri/types.js';
 
 export interface PodSandboxConfig {
   /** metadata.uid of the pod */

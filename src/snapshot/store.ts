@@ -18,15 +18,22 @@ import * as fs from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import type { Mount } from '../image/types.js';
+import type { Mount } from '../cri/types.js';
 import { NodeletError, alreadyExists, invalidArgument, notFound } from '../errors.js';
 import { getLogger } from '../log.js';
 import { mount, umount2, MNT } from '../sys/ffi.js';
-import { fsyncDir, processStartTime, readJson, withLock, writeFileAtomic } from './fsutil.js';
+import { fsyncDir, writeFileAtomic, writeJsonAtomic } from '../sys/atomic.js';
+import { withLock as withFileLock } from '../sys/lock.js';
+import { processStartTime, readJsonIfExists as readJson } from '../sys/proc.js';
 // unpack.ts (tar-stream: ~10-20 ms of module loading) is imported by applyLayer when it first
 // runs: running containers from layers already unpacked does not need it.
 
 const log = getLogger('snapshot');
+
+/** The store's cross-process locks (src/sys/lock.ts), with the store's timeout and error code. */
+function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(file, fn, { timeoutMs: 10 * 60_000, timeoutCode: 'ERR_SNAPSHOT_LOCK_TIMEOUT' });
+}
 
 export type SnapshotDriver = 'overlay' | 'copy';
 
@@ -304,7 +311,7 @@ export class SnapshotStore {
         while (fs.existsSync(this.p('l', link)));
         fs.symlinkSync(`../chains/${hex}/fs`, this.p('l', link));
         const meta: ChainMeta = { chainId: o.chainId, parent: o.parentChainId, diffId: o.diffId, link, driver, createdAt: new Date().toISOString(), size: r.bytes };
-        writeFileAtomic(join(tmp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+        writeJsonAtomic(join(tmp, 'meta.json'), meta, { indent: 2 });
         fs.renameSync(tmp, this.chainDir(o.chainId));
         fsyncDir(this.p('chains'));
         if (o.parentChainId !== null && !this.hasChain(o.parentChainId)) {
@@ -376,7 +383,7 @@ export class SnapshotStore {
           sub('fs');
           if (chainId !== null) await runCp(join(this.chainDir(chainId), 'fs'), join(tmp, 'fs'));
         }
-        writeFileAtomic(join(tmp, 'record.json'), JSON.stringify(rec, null, 2) + '\n');
+        writeJsonAtomic(join(tmp, 'record.json'), rec, { indent: 2 });
         fs.renameSync(tmp, dir);
         fsyncDir(this.p('active'));
       } catch (e) {

@@ -9,6 +9,7 @@ import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { NodeletError, unavailable } from '../../errors.js';
 import { getLogger } from '../../log.js';
+import { sleep } from '../../sys/proc.js';
 import { hostOf, isLoopbackHost } from '../reference.js';
 import { basicHeader, parseChallenges, type Challenge, type Credentials } from './auth.js';
 
@@ -81,20 +82,6 @@ export function backoffDelay(attempt: number, p: RetryPolicy, retryAfter?: numbe
   return d / 2 + Math.random() * (d / 2);
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** CA bundle and client cert for a registry host from certs.d directories. */
 export function loadHostTls(domain: string, certsDirs: string[]): { ca: string[]; cert?: string; key?: string } {

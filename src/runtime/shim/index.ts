@@ -3,8 +3,8 @@
 // container (logs, reaping, exit record); this client spawns it, speaks the
 // wire protocol (protocol.ts) and reads the state files it writes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsConstants, mkdirSync, openSync, readFileSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { closeSync, constants as fsConstants, mkdirSync, openSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import type { ExecResult, ExecSession } from '../types.js';
 import type { ShimPlan } from './plan.js';
 import { decodeRecords, encodeFrame, EXEC_MAX_CONCURRENT, EXEC_SOCKET, FRAME_DATA_MAX, FRAME_HEADER_BYTES, FRAMES, TAGS, type WireRecord } from './protocol.js';
 import { sharedOnread } from '../../sys/shared-read.js';
+import { pidAlive, processRunning, procStatAsync, readJsonIfExists, sleep } from '../../sys/proc.js';
 
 export interface ShimState {
   containerId: string;
@@ -72,8 +73,6 @@ const T = Object.fromEntries(Object.entries(TAGS).map(([k, [n]]) => [k, n])) as 
 
 export const DEFAULT_SHIM_BINARY = join(dirname(fileURLToPath(import.meta.url)), '../../../native/build/nodelet-shim');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 function signalNumber(name: string | undefined): number | undefined {
   return name ? (osConstants.signals as Record<string, number>)[name] : undefined;
 }
@@ -98,17 +97,10 @@ export function toShimState(raw: Record<string, unknown>): ShimState {
   return s;
 }
 
-// The state files are tiny and live on tmpfs (runRoot): read them synchronously. On the
-// start/exit hot path each async fs call is a thread-pool round trip, which on a loaded
-// machine costs more than the read itself.
-function readJson(path: string): Record<string, unknown> | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-}
+// The state files are tiny and live on tmpfs (runRoot): read them synchronously (readJsonIfExists). On
+// the start/exit hot path each async fs call is a thread-pool round trip, which on a loaded machine costs
+// more than the read itself.
+const readJson = (path: string) => readJsonIfExists<Record<string, unknown>>(path);
 
 /** readJson for a file that is usually absent (exit.json while the container runs): a stat that
  * reports absence without an exception first, since the exit polls ask for it at every container. */
@@ -116,49 +108,12 @@ function readJsonIfPresent(path: string): Record<string, unknown> | undefined {
   return statSync(path, { throwIfNoEntry: false }) ? readJson(path) : undefined;
 }
 
-function parseStat(s: string): string[] {
-  return s.slice(s.lastIndexOf(')') + 2).split(' ');
-}
-
-/** /proc/PID/stat fields after the command: [state, ppid, pgrp, ..., starttime at index 19]. */
-async function procStat(pid: number): Promise<string[] | undefined> {
-  try {
-    return parseStat(await readFile(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-function procStatSync(pid: number): string[] | undefined {
-  try {
-    return parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return undefined;
-  }
-}
-
-/** kill(pid, 0): the pid exists (it may be a zombie or a reused pid: see pidAlive). */
-function signalZeroAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function pidAlive(pid: number, startTime?: string): boolean {
-  const st = procStatSync(pid);
-  if (!st || st[0] === 'Z' || st[0] === 'X') return false;
-  return startTime === undefined || st[19] === startTime;
-}
-
 /** Live (non-zombie) processes whose process group is `pgid`. */
 export async function processGroupMembers(pgid: number): Promise<number[]> {
   const out: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const st = await procStat(Number(name));
+    const st = await procStatAsync(Number(name));
     if (st && st[0] !== 'Z' && Number(st[2]) === pgid) out.push(Number(name));
   }
   return out;
@@ -566,7 +521,7 @@ export class ShimClient {
   }
 
   private async waitGone(pid: number, ms = 2_000): Promise<void> {
-    for (const end = Date.now() + ms; Date.now() < end && pidAlive(pid); ) await sleep(10);
+    for (const end = Date.now() + ms; Date.now() < end && processRunning(pid); ) await sleep(10);
   }
 
   /** The state the shim recorded in stateDir (exit.json once exited), undefined if none. */
@@ -621,7 +576,7 @@ export class ShimClient {
       const shimStartTime = initial?.shimStartTime === undefined ? undefined : String(initial.shimStartTime);
       const quickCheck = (deep: boolean): boolean => {
         if (shimPid === undefined || statSync(exitPath, { throwIfNoEntry: false })) return false;
-        return !deep || (!!statSync(statePath, { throwIfNoEntry: false }) && pidAlive(shimPid, shimStartTime));
+        return !deep || (!!statSync(statePath, { throwIfNoEntry: false }) && processRunning(shimPid, shimStartTime));
       };
       // Synchronous (tiny files on tmpfs): no check can interleave with another.
       const check = (deep: boolean) => {
@@ -648,7 +603,7 @@ export class ShimClient {
       // and one timer for all the containers' polls.
       let polls = 0;
       poll = () => {
-        if (++polls % DEEP_POLL_EVERY !== 0 && shimPid !== undefined && signalZeroAlive(shimPid)) return;
+        if (++polls % DEEP_POLL_EVERY !== 0 && shimPid !== undefined && pidAlive(shimPid)) return;
         check(true);
       };
       this.addExitPoll(poll);
@@ -670,7 +625,7 @@ export class ShimClient {
   private shimAliveSync(stateDir: string): boolean {
     const raw = readJson(join(stateDir, 'state.json'));
     if (!raw || typeof raw.shimPid !== 'number') return false;
-    return pidAlive(raw.shimPid, raw.shimStartTime === undefined ? undefined : String(raw.shimStartTime));
+    return processRunning(raw.shimPid, raw.shimStartTime === undefined ? undefined : String(raw.shimStartTime));
   }
 
   /** Run a process in a running container and collect its output; on timeout kills its whole

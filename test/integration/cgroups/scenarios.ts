@@ -220,5 +220,31 @@ export function cgroupScenarios(version: 'v1' | 'v2'): void {
       await m.remove(m.podPath('uid-cpu', 'Guaranteed'));
       expect((await s.exited).signal).toBe('SIGKILL');
     });
+
+    it('removeEmptyParents removes the QoS tiers and the parent once no task or child is left', async () => {
+      const parent2 = `${parent}-tiers`;
+      const m2 = await createCgroupManager({ parent: parent2 });
+      try {
+        const ctr = `${m2.podPath('uid-tiers', 'Burstable')}/c1`;
+        await m2.create(ctr, {});
+        await m2.create(m2.podPath('uid-be', 'BestEffort'), {});
+        const s = startIn(m2.procsFiles(ctr), ['sleep', '60']);
+        started.push(s);
+        await waitFor(async () => (await m2.pids(ctr)).includes(s.child.pid!), 10_000, 'the sleep to join');
+        await m2.remove(m2.podPath('uid-be', 'BestEffort'));
+        m2.removeEmptyParents();
+        // besteffort is empty: gone; burstable holds a running pod: it and the parent stay
+        for (const d of hierarchyDirs()) expect(existsSync(join(d, parent2, 'besteffort')), `${d}${parent2}/besteffort`).toBe(false);
+        for (const f of m2.procsFiles(m2.podPath('uid-tiers', 'Burstable'))) expect(existsSync(f), f).toBe(true);
+        await m2.killAll(ctr);
+        await s.exited;
+        await m2.remove(m2.podPath('uid-tiers', 'Burstable'));
+        m2.removeEmptyParents();
+        for (const d of hierarchyDirs()) expect(existsSync(join(d, parent2)), `${d}${parent2} left behind`).toBe(false);
+        m2.removeEmptyParents(); // idempotent
+      } finally {
+        await m2.remove(parent2).catch(() => undefined);
+      }
+    });
   });
 }

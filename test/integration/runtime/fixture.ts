@@ -101,9 +101,8 @@ export function mountsUnder(prefix: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(prefix));
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from '../../../src/sys/proc.js';
+import { sleep } from '../../../src/sys/proc.js';
 
 export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = 'condition'): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -115,6 +114,4 @@ export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefine
   }
 }
 
-export function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
+export { pidAlive } from '../../../src/sys/proc.js';

@@ -235,3 +235,69 @@ describe('isContainerPath', () => {
     expect(isContainerPath('/nodelet', '/other/podu/c1')).toBe(false);
   });
 });
+
+describe('removeEmptyParents (QoS tiers and the parent, rmdir only)', () => {
+  /** cgroupfs rmdir: succeeds with the interface files inside, EBUSY with a child cgroup (a directory). */
+  function cgroupLikeRmdir(fs: CgroupFs): void {
+    fs.rmdir = (p: string) => {
+      if (!existsSync(fs.dir(p))) return 'missing';
+      if (fs.children(p).length > 0) return 'busy';
+      rmSync(fs.dir(p), { recursive: true, force: true });
+      return 'removed';
+    };
+  }
+
+  it('v2: removes empty tiers then the parent; a tier with a pod, or a cgroup with tasks, stays', async () => {
+    writeFileSync(join(dir, 'cgroup.controllers'), 'cpu memory pids');
+    writeFileSync(join(dir, 'cgroup.subtree_control'), '');
+    const fs = new FakeCgroup2Fs(dir);
+    cgroupLikeRmdir(fs);
+    const m = new CgroupV2Manager('/nodelet', fs);
+    await m.create(m.podPath('a', 'Burstable'), {});
+    await m.create(m.podPath('b', 'BestEffort'), {});
+    mkdirSync(join(dir, 'other')); // outside the parent: never touched
+    m.removeEmptyParents();
+    // burstable holds a pod: it and the parent stay; besteffort too
+    expect(existsSync(join(dir, 'nodelet', 'burstable'))).toBe(true);
+    expect(existsSync(join(dir, 'nodelet'))).toBe(true);
+    await m.remove(m.podPath('a', 'Burstable'));
+    m.removeEmptyParents();
+    expect(existsSync(join(dir, 'nodelet', 'burstable'))).toBe(false);
+    expect(existsSync(join(dir, 'nodelet', 'besteffort'))).toBe(true);
+    await m.remove(m.podPath('b', 'BestEffort'));
+    writeFileSync(join(dir, 'nodelet', 'besteffort', 'cgroup.procs'), '4242\n'); // a task in the tier itself
+    m.removeEmptyParents();
+    expect(existsSync(join(dir, 'nodelet', 'besteffort'))).toBe(true);
+    writeFileSync(join(dir, 'nodelet', 'besteffort', 'cgroup.procs'), '');
+    m.removeEmptyParents();
+    expect(existsSync(join(dir, 'nodelet'))).toBe(false);
+    expect(existsSync(join(dir, 'other'))).toBe(true);
+    m.removeEmptyParents(); // idempotent
+  });
+
+  it('v1: every hierarchy, and never the cgroup this process runs in', async () => {
+    const mounts: Record<string, string> = {};
+    for (const d of ['memory', 'cpu,cpuacct', 'pids']) mkdirSync(join(dir, d));
+    for (const c of ['memory', 'pids']) mounts[c] = join(dir, c);
+    mounts.cpu = mounts.cpuacct = join(dir, 'cpu,cpuacct');
+    const m = new CgroupV1Manager('/nodelet', mounts);
+    for (const h of m.hierarchies) cgroupLikeRmdir(h);
+    await m.create(m.podPath('p', 'BestEffort'), {});
+    await m.create('/nodelet/burstable', {});
+    m.removeEmptyParents();
+    for (const d of ['memory', 'cpu,cpuacct', 'pids']) expect(existsSync(join(dir, d, 'nodelet', 'besteffort', 'podp'))).toBe(true);
+    await m.remove(m.podPath('p', 'BestEffort'));
+    m.removeEmptyParents();
+    for (const d of ['memory', 'cpu,cpuacct', 'pids']) expect(existsSync(join(dir, d, 'nodelet'))).toBe(false);
+
+    // a manager whose parent is this process's own memory cgroup (the machine's process_api/... here)
+    const own = readFileSync('/proc/self/cgroup', 'utf8').match(/^\d+:memory:(.+)$/m)?.[1];
+    if (!own || own === '/') return; // the memory cgroup is the root here: nothing to protect
+    const m2 = new CgroupV1Manager(own, mounts);
+    for (const h of m2.hierarchies) cgroupLikeRmdir(h);
+    for (const d of ['memory', 'cpu,cpuacct', 'pids']) mkdirSync(join(dir, d, own), { recursive: true });
+    m2.removeEmptyParents();
+    expect(existsSync(join(dir, 'memory', own))).toBe(true); // our own cgroup in that hierarchy: never removed
+    expect(existsSync(join(dir, 'pids', own))).toBe(false); // elsewhere we are in the root: removed
+  });
+});

@@ -3,7 +3,11 @@ import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { ownerAlive, ownerTag, readJson, withLock, writeFileAtomic } from '../../../src/snapshot/fsutil.js';
+// The snapshot store's record and lock helpers now live in src/sys/ (atomic.ts, lock.ts, proc.ts);
+// these are the behaviours the store relies on. More in test/unit/sys/.
+import { writeFileAtomic } from '../../../src/sys/atomic.js';
+import { lockHolderAlive as ownerAlive, lockHolderLine as ownerTag, withLock } from '../../../src/sys/lock.js';
+import { readJsonIfExists as readJson } from '../../../src/sys/proc.js';
 import { isNodeletError } from '../../../src/errors.js';
 
 const dirs: string[] = [];
@@ -60,7 +64,7 @@ describe('withLock', () => {
     const d = tmp();
     expect(ownerAlive(ownerTag())).toBe(true);
     fs.writeFileSync(join(d, 'x.lock'), ownerTag());
-    const err = await withLock(join(d, 'x.lock'), async () => 'no', { timeoutMs: 150 }).catch((e: unknown) => e);
+    const err = await withLock(join(d, 'x.lock'), async () => 'no', { timeoutMs: 150, timeoutCode: 'ERR_SNAPSHOT_LOCK_TIMEOUT' }).catch((e: unknown) => e);
     expect(isNodeletError(err, 'ERR_SNAPSHOT_LOCK_TIMEOUT')).toBe(true);
     expect(String((err as Error).message)).toContain(String(process.pid));
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactOverlayData, computeMountPlan } from '../../../src/snapshot/mount.js';
+import { compactOverlayData, computeMountPlan } from '../../../src/sys/mounts.js';
 import { computeMounts, keyDirName } from '../../../src/snapshot/store.js';
 import { MS } from '../../../src/sys/ffi.js';
 

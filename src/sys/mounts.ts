@@ -1,4 +1,6 @@
-// Perform mounts described as data (containerd's mount.Mount) and undo them.
+// Mount helpers: perform mounts described as data (containerd's mount.Mount,
+// src/cri/types.ts) and undo them. Used by the runtime (container rootfs, pod
+// /dev/shm), the snapshot store's callers (image mount) and the namespace pinner.
 //
 // Overlay option strings longer than one page (mount(2) copies at most 4096
 // bytes of data) are compacted like containerd does: chdir into the common
@@ -6,9 +8,9 @@
 // link names (<root>/l/XXXXXXXX) keep that well under a page for 300+ layers.
 
 import * as fs from 'node:fs';
-import type { Mount } from '../image/types.js';
+import type { Mount } from '../cri/types.js';
 import { NodeletError, SyscallError } from '../errors.js';
-import { MNT, MS, mount, umount2, UMOUNT_NOFOLLOW } from '../sys/ffi.js';
+import { MNT, MS, mount, umount2, UMOUNT_NOFOLLOW } from './ffi.js';
 
 const FLAG_OPTS: Record<string, { set?: number; clear?: number }> = {
   ro: { set: MS.RDONLY },
@@ -152,27 +154,62 @@ export function mountsUnder(target: string): string[] {
   return out.reverse();
 }
 
-/** Unmount everything at or below target (stacked mounts too). Idempotent. */
-export function unmountAll(target: string): void {
+export interface UnmountOptions {
+  /**
+   * Also unmount every mount point BELOW target (a /proc/self/mountinfo scan,
+   * deepest first). Default false: only what is stacked on target itself.
+   */
+  submounts?: boolean;
+}
+
+const UNMOUNT_ROUNDS = 64;
+
+/**
+ * Unmount target completely; idempotent (a missing target, or one with nothing
+ * mounted on it, is done). Symlinks in target are resolved first and the last
+ * component is never followed (UMOUNT_NOFOLLOW); a busy mount (EBUSY) is
+ * detached (MNT_DETACH) instead. Throws ERR_UNMOUNT_INCOMPLETE if mounts remain
+ * after 64 rounds.
+ *
+ * Two scopes, because the callers need both:
+ * - default, stacked only: umount2(target) until the kernel says it is not a
+ *   mount point (EINVAL). O(1) in the number of host mounts, which matters on
+ *   every container removal of a busy node. For targets nodelet mounted itself
+ *   and below which nothing is mounted in this mount namespace: a container's
+ *   rootfs (its own mounts live in its mount namespace), a pod's /dev/shm, a
+ *   pinned namespace file.
+ * - { submounts: true }: also everything mounted below target, found in
+ *   /proc/self/mountinfo (a scan of every host mount, deepest first). For a
+ *   directory handed in by a user (`nodelet image unmount DIR`), where anything
+ *   may have been mounted below.
+ */
+export function unmountAll(target: string, opts: UnmountOptions = {}): void {
   let real: string;
   try {
     real = fs.realpathSync(target);
   } catch {
     return; // target gone: nothing can be mounted there
   }
-  for (let round = 0; round < 64; round++) {
-    const mps = mountsUnder(real);
-    if (mps.length === 0) return;
-    for (const mp of mps) {
-      try {
-        umount2(mp, UMOUNT_NOFOLLOW);
-      } catch (e) {
-        if (!(e instanceof SyscallError)) throw e;
-        if (e.errnoName === 'EINVAL' || e.errnoName === 'ENOENT') continue;
-        if (e.errnoName === 'EBUSY') umount2(mp, MNT.DETACH | UMOUNT_NOFOLLOW);
-        else throw e;
-      }
-    }
+  for (let round = 0; round < UNMOUNT_ROUNDS; round++) {
+    if (opts.submounts) {
+      const mps = mountsUnder(real);
+      if (mps.length === 0) return;
+      for (const mp of mps) unmountOne(mp);
+    } else if (!unmountOne(real)) return;
   }
-  throw new NodeletError('Internal', 'ERR_UNMOUNT_INCOMPLETE', `Mounts remain at ${target} after 64 unmount rounds`);
+  throw new NodeletError('Internal', 'ERR_UNMOUNT_INCOMPLETE', `Mounts remain at ${target} after ${UNMOUNT_ROUNDS} unmount rounds`, { details: { target } });
+}
+
+/** One umount2 of the topmost mount on mp (detached if busy); false if nothing is mounted there. */
+function unmountOne(mp: string): boolean {
+  try {
+    umount2(mp, UMOUNT_NOFOLLOW);
+    return true;
+  } catch (e) {
+    if (!(e instanceof SyscallError)) throw e;
+    if (e.errnoName === 'EINVAL' || e.errnoName === 'ENOENT') return false;
+    if (e.errnoName !== 'EBUSY') throw e;
+  }
+  umount2(mp, MNT.DETACH | UMOUNT_NOFOLLOW);
+  return true;
 }
