@@ -60,7 +60,7 @@ export class ImagePuller {
         if (!p) {
           p = this.o.importBuiltin(ref);
           this.builtinImports.set(ref, p);
-          p.then(() => this.builtinImports.delete(ref), () => this.builtinImports.delete(ref));
+          p.catch(() => this.builtinImports.delete(ref)); // a failed import may be retried
         }
         if (await p) img = await this.o.images.getImage(ref);
         imported = !!img;

@@ -28,9 +28,10 @@ import { SysctlAllowlist } from '../pod/sysctls.js';
 import { runProbe } from '../probe/probers.js';
 import { EventRecorder, type RecordedEvent } from './events.js';
 import { ImagePuller, type PullProgress } from './image-puller.js';
-import { PodConfig } from './pod-config.js';
+import { PodConfig, type SourceRejection } from './pod-config.js';
 import { PodStore, type PodRecordFile } from './pod-store.js';
 import { PodWorkers } from './pod-workers.js';
+import { isOrphan, RUN_OWNER_ANNOTATION } from './run-owner.js';
 import { ProberManager, type Prober } from './prober-manager.js';
 import { StatusManager, type PodChange, type PodView } from './status-manager.js';
 import { hostIPv4s, PodSyncer, type PodRecord, type VolumePort } from './sync.js';
@@ -64,6 +65,8 @@ export interface NodeAgentDeps {
   prober?: Prober;
   /** This host's addresses for status.hostIPs; default the non-loopback IPv4 addresses. */
   hostIPs?: string[];
+  /** Node-level admission (kubelet's resource fit: OutOfcpu, OutOfmemory, OutOfpods ...) against the pods admitted so far. */
+  admit?: (pod: Pod, admitted: Pod[]) => { reason: string; message: string } | undefined;
 }
 
 /** Spec fields an update may change (the API server's ValidatePodUpdate set); validated by the caller. */
@@ -183,8 +186,10 @@ export class NodeAgent extends EventEmitter {
     });
     this.status.subscribe((c) => this.emit('pod', c));
     this.config = new PodConfig({
-      add: (pod, objects) => void this.addPod(pod, objects),
-      update: (pod) => void this.updatePod(pod),
+      add: (pod, objects, rejected) => void this.addPod(pod, objects, undefined, rejected),
+      update: (pod, objects) => {
+        if (this.records.has(pod.metadata.uid!)) this.updatePod(pod, objects);
+      },
       delete: (uid, grace) => this.deletePod(uid, grace),
     });
     this.unsubscribe = deps.runtime.onContainerExit((ev) => {
@@ -205,12 +210,12 @@ export class NodeAgent extends EventEmitter {
    * Admit and start a pod (kubelet HandlePodAdditions). An existing uid is left as it is.
    * `recovered` restores a pod known before a restart with the verdict it had.
    */
-  addPod(pod: Pod, objects: PodObjects = { configMaps: [], secrets: [] }, recovered?: Omit<PodRecordFile, 'pod' | 'objects'>): PodView {
+  addPod(pod: Pod, objects: PodObjects = { configMaps: [], secrets: [] }, recovered?: Omit<PodRecordFile, 'pod' | 'objects'>, sourceRejection?: SourceRejection): PodView {
     const uid = pod.metadata.uid!;
     const existing = this.status.get(uid);
     if (existing && this.records.has(uid)) return existing;
-    // kubelet's admission (sysctls); a recovered pod keeps the verdict it had
-    const rejected = recovered ? recovered.failure : this.sysctls.admit(pod);
+    // kubelet's admission (the source's verdict, sysctls, node resources); a recovered pod keeps the verdict it had
+    const rejected = recovered ? recovered.failure : (sourceRejection ?? this.sysctls.admit(pod) ?? this.deps.admit?.(pod, this.admittedPods()));
     const r: PodRecord = {
       pod, objects, waiting: {}, termMessages: {}, terminal: !!recovered?.terminal || !!rejected,
       ...(rejected ? { failure: rejected } : {}),
@@ -233,15 +238,25 @@ export class NodeAgent extends EventEmitter {
    * fields an update may change. A changed container image restarts that container, as kubelet does
    * when a container's spec hash changes.
    */
-  updatePod(next: Pod): PodView {
+  updatePod(next: Pod, objects?: PodObjects): PodView {
     const uid = next.metadata.uid!;
     const r = this.records.get(uid);
     if (!r) throw new NodeletError('NotFound', 'ERR_POD_NOT_FOUND', `pod ${next.metadata.namespace ?? 'default'}/${next.metadata.name} (uid ${uid}) is not on this node`);
+    if (objects && JSON.stringify(objects) !== JSON.stringify(r.objects)) {
+      r.objects = objects;
+      r.objectsChanged = true;
+    }
+    // a deletion requested through the update (API server watch) is the source's business: it calls deletePod
     r.pod = applyUpdate(r.pod, next);
     this.persist(r);
     this.status.setPod(uid, r.pod);
     this.workers.update(uid);
     return this.status.get(uid)!;
+  }
+
+  /** Pods that hold node resources: admitted, not terminal, not finished deleting. */
+  private admittedPods(): Pod[] {
+    return [...this.records.values()].filter((r) => !r.terminal).map((r) => r.pod);
   }
 
   getPod(uid: string): PodView | undefined {
@@ -311,6 +326,9 @@ export class NodeAgent extends EventEmitter {
     const out: PodView[] = [];
     for (const rec of this.store.loadAll()) {
       const uid = rec.pod.metadata.uid!;
+      // a live `nodelet run` on this root manages its own pods (a dead one's are reaped: run-owner.ts)
+      const owner = rec.pod.metadata.annotations?.[RUN_OWNER_ANNOTATION];
+      if (owner && !isOrphan(owner)) continue;
       try {
         this.recorder.restore(this.store.loadEvents(uid));
         this.config.adopt(rec.pod, rec.objects);

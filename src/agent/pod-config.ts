@@ -11,8 +11,14 @@ export const SOURCE_ANNOTATION = 'kubernetes.io/config.source';
 
 export type PodOp = 'ADD' | 'UPDATE' | 'DELETE';
 
+/** A source's own verdict on a pod it cannot hand over as it is (e.g. a spec nodelet cannot run): it is admitted as Failed. */
+export interface SourceRejection {
+  reason: string;
+  message: string;
+}
+
 export interface PodConfigHandler {
-  add(pod: Pod, objects: PodObjects): void;
+  add(pod: Pod, objects: PodObjects, rejected?: SourceRejection): void;
   update(pod: Pod, objects?: PodObjects): void;
   delete(uid: string, gracePeriodSeconds?: number): Promise<void>;
 }
@@ -24,7 +30,8 @@ export interface SourcePod {
 
 export interface PodSource {
   readonly name: string;
-  add(pod: Pod, objects?: PodObjects): void;
+  add(pod: Pod, objects?: PodObjects, rejected?: SourceRejection): void;
+  /** A changed pod or changed API objects; nothing happens when neither changed. */
   update(pod: Pod, objects?: PodObjects): void;
   delete(uid: string, gracePeriodSeconds?: number): Promise<void>;
   /** Reconcile: this is the source's whole set now; missing pods are deleted, new ones added, changed ones updated. */
@@ -35,14 +42,20 @@ export interface PodSource {
 
 const EMPTY: PodObjects = { configMaps: [], secrets: [] };
 
-/** The pod as its source sees it, for change detection (status and resourceVersion excluded). */
-function specKey(p: SourcePod): string {
-  const { status: _s, ...rest } = p.pod;
-  return JSON.stringify({ ...rest, metadata: { ...rest.metadata, resourceVersion: undefined } }) + JSON.stringify(p.objects ?? EMPTY);
+/** The pod as its source sees it, for change detection (status and server bookkeeping excluded). */
+function podKey(pod: Pod): string {
+  const { status: _s, ...rest } = pod;
+  return JSON.stringify({ ...rest, metadata: { ...rest.metadata, resourceVersion: undefined, managedFields: undefined } });
+}
+
+interface Owned {
+  pod: Pod;
+  key: string;
+  objects: string;
 }
 
 export class PodConfig {
-  private readonly sources = new Map<string, Map<string, { pod: Pod; key: string }>>();
+  private readonly sources = new Map<string, Map<string, Owned>>();
 
   constructor(private readonly handler: PodConfigHandler) {}
 
@@ -55,15 +68,19 @@ export class PodConfig {
     const owned = seen;
     return {
       name,
-      add(pod, objects = EMPTY) {
+      add(pod, objects = EMPTY, rejected) {
         const p = tag(pod);
-        owned.set(p.metadata.uid!, { pod: p, key: specKey({ pod: p, objects }) });
-        handler.add(p, objects);
+        owned.set(p.metadata.uid!, { pod: p, key: podKey(p), objects: JSON.stringify(objects) });
+        handler.add(p, objects, rejected);
       },
       update(pod, objects) {
         const p = tag(pod);
-        owned.set(p.metadata.uid!, { pod: p, key: specKey({ pod: p, objects }) });
-        handler.update(p, objects);
+        const prev = owned.get(p.metadata.uid!);
+        const key = podKey(p);
+        const obj = objects ? JSON.stringify(objects) : prev?.objects ?? JSON.stringify(EMPTY);
+        if (prev && prev.key === key && prev.objects === obj) return;
+        owned.set(p.metadata.uid!, { pod: p, key, objects: obj });
+        handler.update(p, objects && obj !== prev?.objects ? objects : undefined);
       },
       delete(uid, grace) {
         owned.delete(uid);
@@ -77,10 +94,11 @@ export class PodConfig {
           void handler.delete(uid);
         }
         for (const [uid, p] of wanted) {
-          const key = specKey(p);
+          const key = podKey(p.pod);
+          const obj = JSON.stringify(p.objects ?? EMPTY);
           const prev = owned.get(uid);
-          if (prev?.key === key) continue;
-          owned.set(uid, { pod: p.pod, key });
+          if (prev && prev.key === key && prev.objects === obj) continue;
+          owned.set(uid, { pod: p.pod, key, objects: obj });
           if (prev) handler.update(p.pod, p.objects);
           else handler.add(p.pod, p.objects ?? EMPTY);
         }
@@ -96,6 +114,6 @@ export class PodConfig {
     const name = pod.metadata.annotations?.[SOURCE_ANNOTATION] ?? 'api';
     let seen = this.sources.get(name);
     if (!seen) this.sources.set(name, (seen = new Map()));
-    seen.set(pod.metadata.uid!, { pod, key: specKey({ pod, objects }) });
+    seen.set(pod.metadata.uid!, { pod, key: podKey(pod), objects: JSON.stringify(objects) });
   }
 }

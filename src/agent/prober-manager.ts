@@ -49,6 +49,7 @@ const KINDS: ProbeKind[] = ['startup', 'liveness', 'readiness'];
 
 export class ProberManager {
   private readonly workers = new Map<string, Worker>();
+  private closed = false;
   /** total probe runs by `${kind}/${result}` (nodelet_probe_total) */
   readonly totals: Record<string, number> = {};
 
@@ -59,6 +60,7 @@ export class ProberManager {
    * `restored` carries results saved before a daemon restart.
    */
   addContainer(pod: Pod, container: Container, containerId: string, opts: { podIP?: string; startedAt: number; restored?: Partial<Record<ProbeKind, ProbeWorkerState>> }): void {
+    if (this.closed) return;
     for (const kind of KINDS) {
       const probe = kind === 'startup' ? container.startupProbe : kind === 'liveness' ? container.livenessProbe : container.readinessProbe;
       if (!probe) continue;
@@ -148,6 +150,7 @@ export class ProberManager {
   }
 
   close(): void {
+    this.closed = true;
     for (const w of this.workers.values()) {
       w.stopped = true;
       if (w.timer) clearTimeout(w.timer);

@@ -8,9 +8,9 @@ import { AgentImages } from './images.js';
 import { createCgroupManager } from '../cgroups/index.js';
 import { createNamespacePinner, createPodNetwork } from '../network/index.js';
 import { NodeletRuntime } from '../runtime/runtime.js';
-import { VolumeManager } from '../pod/volumes.js';
+import { VolumeManager } from '../volumes/manager.js';
 import type { BackoffOptions } from '../pod/backoff.js';
-import { NodeAgent } from './node-agent.js';
+import { NodeAgent, type NodeAgentDeps } from './node-agent.js';
 import { SysctlAllowlist } from '../pod/sysctls.js';
 
 export interface AgentConfig {
@@ -30,6 +30,10 @@ export interface AgentConfig {
   seccompDefault?: boolean;
   /** kubelet --allowed-unsafe-sysctls: names or prefixes ending in * */
   allowedUnsafeSysctls?: string[];
+  /** the node's name (events, downward API spec.nodeName); default the host name */
+  nodeName?: string;
+  /** node-level admission (cluster mode: resources against the Node's allocatable) */
+  admit?: NodeAgentDeps['admit'];
 }
 
 /** images/build/ of this checkout (dist/agent → ../../images/build; src/agent too). */
@@ -72,7 +76,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   });
   const runtime = await NodeletRuntime.open({ runRoot: path.join(cfg.runRoot, 'runtime'), root: cfg.root, images, cgroups, pinner: createNamespacePinner({}), network });
   const volumes = new VolumeManager({ root: cfg.root });
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls, seccompDefault: cfg.seccompDefault });
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit: cfg.admit });
   return {
     agent, runtime, images, cgroups,
     async close() {

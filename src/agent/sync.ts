@@ -37,12 +37,16 @@ export interface PodRecord {
   terminal: boolean;
   /** the pod failed as a whole: admission refused it, or it ran past activeDeadlineSeconds */
   failure?: { reason: string; message: string };
+  /** the API objects changed since the volumes were set up: re-project configMap/secret/projected volumes */
+  objectsChanged?: boolean;
   /** probe results saved before a daemon restart, handed to the prober when the containers are re-adopted */
   restoredProbes?: Record<string, Partial<Record<ProbeKind, ProbeWorkerState>>>;
 }
 
 export interface VolumePort {
   setUp(pod: Pod, ctx: { objects: PodObjects; podIPs: string[]; hostIPs: string[]; nodeName?: string }): Promise<Record<string, string>>;
+  /** Re-project the API-data volumes (configMap, secret, downwardAPI, projected) after their sources changed. */
+  update(pod: Pod, ctx: { objects: PodObjects; podIPs: string[]; hostIPs: string[]; nodeName?: string }): Promise<void>;
   tearDown(uid: string): Promise<void>;
 }
 
@@ -163,6 +167,16 @@ export class PodSyncer {
       }
       podIPs = (await rt.podSandboxStatus(sandboxId)).ips;
       st = await this.runtimeStatus(uid);
+    }
+    if (r.volumePaths && r.objectsChanged) {
+      r.objectsChanged = false;
+      try {
+        await this.d.volumes.update(pod, { objects: r.objects, podIPs, hostIPs: this.d.hostIPs, nodeName: this.d.nodeName });
+      } catch (err) {
+        r.objectsChanged = true;
+        this.d.record(pod, 'Warning', 'FailedMount', describeError(err));
+        this.d.schedule(uid, Date.now() + 5000);
+      }
     }
     if (!r.volumePaths) {
       try {

@@ -12,8 +12,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { describeError, isNodeletError } from '../errors.js';
 import { getLogger } from '../log.js';
 import type { Pod } from '../pod/api-types.js';
-import { loadManifests } from '../pod/manifest.js';
+import { loadManifests, parseManifests } from '../pod/manifest.js';
+import { keepNodeManagedAnnotations, podUpdateInvalidMessage, validatePodUpdate } from '../pod/update.js';
+import { formatFieldError, type FieldError } from '../pod/field-errors.js';
 import type { AgentEvent, NodeAgent, PodView } from '../agent/node-agent.js';
+import type { PodSource } from '../agent/pod-config.js';
 import type { RecordedEvent } from '../agent/events.js';
 import { followLog, readLog, type LogRecord } from '../agent/logs.js';
 import { latestStatus } from '../pod/actions.js';
@@ -72,18 +75,20 @@ function httpCodeOf(e: unknown): number {
 export interface ApiServerOptions {
   agent: NodeAgent;
   socket: string;
-  /** Called for POSTed pods before the agent gets them (the daemon records the source). */
-  onCreate?: (pod: Pod) => void;
+  /** The pod source that pods created and deleted through the API belong to (default: the agent's 'api' source). */
+  source?: PodSource;
   /** Extra Prometheus text appended to /metrics. */
   metrics?: () => string;
 }
 
 export class ApiServer {
   private readonly server: http.Server;
+  private readonly source: PodSource;
   private readonly watchers = new Set<http.ServerResponse>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateProtocol(offered) ?? false });
   private readonly execSockets = new Set<WebSocket>();
   constructor(private readonly opts: ApiServerOptions) {
+    this.source = opts.source ?? opts.agent.config.source('api');
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((e) => {
         log.error('request failed', { url: req.url, error: describeError(e) });
@@ -177,9 +182,8 @@ export class ApiServer {
             return this.fail(res, 400, `the namespace of the provided object (${pod.metadata.namespace}) does not match the namespace sent on the request (${route.namespace})`);
           if (this.findPod(pod.metadata.namespace, pod.metadata.name!))
             return this.fail(res, 409, `pods "${pod.metadata.name}" already exists`, { name: pod.metadata.name, kind: 'pods' });
-          this.opts.onCreate?.(pod);
-          const v = agent.addPod(pod, { configMaps: parsed.configMaps, secrets: parsed.secrets });
-          return this.json(res, 201, v.pod);
+          this.source.add(pod, { configMaps: parsed.configMaps, secrets: parsed.secrets });
+          return this.json(res, 201, agent.getPod(pod.metadata.uid!)?.pod ?? pod);
         }
         if (method !== 'GET') return this.fail(res, 405, `method ${method} not allowed`);
         const select = (v: PodView) => !route.namespace || (v.pod.metadata.namespace ?? 'default') === route.namespace;
@@ -195,10 +199,11 @@ export class ApiServer {
           const g = q.get('gracePeriodSeconds');
           const grace = g !== null && g !== '' ? Number(g) : undefined;
           if (grace !== undefined && (!Number.isInteger(grace) || grace < 0)) return this.fail(res, 400, `gracePeriodSeconds must be a non-negative integer, got "${g}"`);
-          const done = agent.deletePod(v.pod.metadata.uid!, grace);
+          const done = this.source.delete(v.pod.metadata.uid!, grace);
           if (q.get('wait') === '1') await done;
           return this.json(res, 200, agent.getPod(v.pod.metadata.uid!)?.pod ?? v.pod);
         }
+        if (method === 'PUT' || method === 'PATCH') return this.updatePod(v, method, req, res);
         return this.fail(res, 405, `method ${method} not allowed`);
       }
       case 'log':
@@ -254,6 +259,55 @@ export class ApiServer {
       default:
         return this.fail(res, 404, `the server could not find the requested resource (${url.pathname})`);
     }
+  }
+
+  /**
+   * PUT …/pods/{name} (a whole Pod, YAML or JSON) or PATCH with a JSON merge patch (RFC 7386,
+   * application/merge-patch+json): what the API server allows on an existing pod (src/pod/update.ts),
+   * else 422 Invalid with its message. resourceVersion, when given, must be the current one (409).
+   */
+  private async updatePod(v: PodView, method: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const old = v.pod;
+    const name = old.metadata.name!;
+    const ns = old.metadata.namespace ?? 'default';
+    const text = await this.body(req);
+    let body = text;
+    if (method === 'PATCH') {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      if (type !== 'application/merge-patch+json')
+        return this.json(res, 415, statusObject(415, 'UnsupportedMediaType', `the body of a PATCH must be a JSON merge patch (Content-Type: application/merge-patch+json), not "${type}": nodelet has no strategic merge or JSON patch`));
+      let patch: unknown;
+      try {
+        patch = JSON.parse(text);
+      } catch (e) {
+        return this.fail(res, 400, `the merge patch is not JSON: ${describeError(e)}`);
+      }
+      const { status: _status, ...current } = old;
+      body = JSON.stringify(mergePatch(current, patch));
+    }
+    const source = old.metadata.annotations?.['kubernetes.io/config.source'];
+    if (source === 'file')
+      return this.json(res, 409, statusObject(409, 'Conflict', `Operation cannot be fulfilled on pods "${name}": it is a static pod from ${old.metadata.annotations?.['nodelet.io/config.file'] ?? 'the manifest directory'}; change that file instead (nodelet replaces the pod)`, { name, kind: 'pods' }));
+    if (old.metadata.deletionTimestamp)
+      return this.json(res, 409, statusObject(409, 'Conflict', `Operation cannot be fulfilled on pods "${name}": the pod is being deleted`, { name, kind: 'pods' }));
+    // the uid and creation time an update does not carry are the pod's (the API server keeps its own fields)
+    const parsed = loadManifests(body, 'request body', { requireReferences: false, unsupportedKinds: 'error', uid: () => old.metadata.uid! });
+    if (parsed.pods.length !== 1) return this.fail(res, 400, `expected exactly one Pod in the request body, got ${parsed.pods.length}`);
+    const pod = parsed.pods[0]!;
+    if (!parseManifests(body).pods[0]?.metadata?.namespace) pod.metadata.namespace = ns; // defaulted: the request's
+    if (pod.metadata.name !== name) return this.fail(res, 400, `the name of the object (${pod.metadata.name}) does not match the name on the URL (${name})`);
+    if ((pod.metadata.namespace ?? 'default') !== ns)
+      return this.fail(res, 400, `the namespace of the provided object (${pod.metadata.namespace}) does not match the namespace sent on the request (${ns})`);
+    if (pod.metadata.resourceVersion && pod.metadata.resourceVersion !== old.metadata.resourceVersion)
+      return this.json(res, 409, statusObject(409, 'Conflict', `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: 'pods' }));
+    pod.metadata.creationTimestamp = old.metadata.creationTimestamp;
+    delete pod.metadata.resourceVersion;
+    keepNodeManagedAnnotations(old, pod);
+    const { errors, fieldErrors } = validatePodUpdate(old, pod);
+    if (errors.length > 0)
+      return this.json(res, 422, statusObject(422, 'Invalid', podUpdateInvalidMessage(name, errors), { name, kind: 'Pod', causes: fieldErrors.map(statusCause) }));
+    this.source.update(pod);
+    return this.json(res, 200, this.opts.agent.getPod(old.metadata.uid!)?.pod ?? pod);
   }
 
   private watch(req: http.IncomingMessage, res: http.ServerResponse, select: (v: PodView) => boolean): void {
@@ -385,6 +439,26 @@ export class ApiServer {
       });
     });
   }
+}
+
+/** JSON merge patch (RFC 7386): objects merge, null removes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> = typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** A metav1.StatusCause of a field error, as the API server reports it (kubectl prints `field: message`). */
+function statusCause(e: FieldError): { reason: string; message: string; field: string } {
+  const reasons: Record<FieldError['type'], string> = {
+    Required: 'FieldValueRequired', Invalid: 'FieldValueInvalid', Duplicate: 'FieldValueDuplicate', NotSupported: 'FieldValueNotSupported', Forbidden: 'FieldValueForbidden', TooLong: 'FieldValueTooLong',
+  };
+  const line = formatFieldError(e);
+  return { reason: reasons[e.type], message: line.slice(e.field.length + 2), field: e.field };
 }
 
 /** An HTTP error response written on a socket that asked for an upgrade (no ServerResponse exists there). */

@@ -4,9 +4,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { Command } from 'commander';
 import YAML from 'yaml';
-import { NodeletError } from '../errors.js';
+import { describeError, isNodeletError, NodeletError } from '../errors.js';
 import type { ContainerStatus, Event, Pod } from '../pod/api-types.js';
-import { parseManifests } from '../pod/manifest.js';
+import { applyDefaults, parseManifests } from '../pod/manifest.js';
+import { keepNodeManagedAnnotations, podUpdateChanges } from '../pod/update.js';
 import { describeExit } from './describe.js';
 
 export const DEFAULT_SOCKET = '/run/nodelet/nodelet.sock';
@@ -137,22 +138,75 @@ function header(wide: boolean, withNs: boolean): string[] {
 
 // ------------------------------------------------------------------ verbs
 
+/**
+ * kubectl apply for pods: create what is missing; for a pod that exists, compare the manifest (defaulted as
+ * the daemon would) with the pod and PUT it when it differs — the daemon applies what the API server lets an
+ * update change, or answers 422 with the API server's message (`The Pod "web" is invalid: spec: Forbidden:
+ * ...`). Prints `pod/NAME created|configured|unchanged` per pod; errors on stderr, exit code 1 if any.
+ * A kind nodelet does not run (Deployment...) fails the whole file before anything is sent.
+ */
 export async function applyFile(socketFlag: string | undefined, file: string, quiet = false): Promise<void> {
   const socket = socketPath(socketFlag);
   const text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
-  const parsed = parseManifests(text, file);
+  const parsed = parseManifests(text, file, { unsupportedKinds: 'error' });
+  const say = (line: string) => {
+    if (!quiet) process.stdout.write(line + '\n');
+  };
+  let failed = false;
   for (const pod of parsed.pods) {
     const ns = pod.metadata?.namespace ?? 'default';
-    // send the pod with the ConfigMaps/Secrets of the file as one multi-document body
-    const docs = [pod, ...parsed.configMaps, ...parsed.secrets].map((d) => YAML.stringify(d)).join('---\n');
-    const r = await request(socket, 'POST', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`, docs, 'application/yaml');
-    if (r.status === 409) {
-      if (!quiet) process.stdout.write(`pod/${pod.metadata.name} unchanged\n`);
-      continue;
+    const name = pod.metadata?.name;
+    const at = `/api/v1/namespaces/${encodeURIComponent(ns)}/pods`;
+    try {
+      let existing = name ? await request(socket, 'GET', `${at}/${encodeURIComponent(name)}`) : undefined;
+      if (!existing || existing.status === 404) {
+        // send the pod with the ConfigMaps/Secrets of the file as one multi-document body
+        const docs = [pod, ...parsed.configMaps, ...parsed.secrets].map((d) => YAML.stringify(d)).join('---\n');
+        const r = await request(socket, 'POST', at, docs, 'application/yaml');
+        if (r.status !== 409) {
+          check(r);
+          say(`pod/${name} created`);
+          continue;
+        }
+        existing = await request(socket, 'GET', `${at}/${encodeURIComponent(name!)}`); // created meanwhile
+      }
+      const current = check(existing) as Pod;
+      const wanted = keepNodeManagedAnnotations(current, applyDefaults({ ...pod, metadata: { ...pod.metadata, namespace: ns } }, { uid: () => current.metadata.uid!, now: new Date(current.metadata.creationTimestamp ?? Date.now()) }));
+      const changes = podUpdateChanges(current, wanted);
+      if (changes.changes.length === 0) {
+        say(`pod/${name} unchanged`);
+        continue;
+      }
+      const r = await request(socket, 'PUT', `${at}/${encodeURIComponent(name!)}`, JSON.stringify(pod), 'application/json');
+      if (r.status === 422) {
+        failed = true;
+        process.stderr.write(invalidMessage(r) + '\n');
+        continue;
+      }
+      check(r);
+      say(`pod/${name} configured`);
+    } catch (e) {
+      if (isNodeletError(e, 'ERR_DAEMON_UNREACHABLE')) throw e;
+      failed = true;
+      process.stderr.write(`${describeError(e)}\n`);
     }
-    check(r);
-    if (!quiet) process.stdout.write(`pod/${pod.metadata.name} created\n`);
   }
+  if (failed) process.exitCode = 1;
+}
+
+/** kubectl's rendering of a 422 Status: `The Pod "web" is invalid: <field>: <message>` (one cause per line when several). */
+function invalidMessage(r: Resp): string {
+  let j: any;
+  try {
+    j = JSON.parse(r.body);
+  } catch {
+    return r.body;
+  }
+  const causes: { field?: string; message: string }[] = j?.details?.causes ?? [];
+  const what = j?.details?.kind && j?.details?.name ? `The ${j.details.kind} ${JSON.stringify(j.details.name)} is invalid` : 'The request is invalid';
+  if (causes.length === 0) return j?.message ?? r.body;
+  const lines = causes.map((c) => (c.field ? `${c.field}: ${c.message}` : c.message));
+  return lines.length === 1 ? `${what}: ${lines[0]}` : `${what}: \n${lines.map((l) => `* ${l}`).join('\n')}`;
 }
 
 function printPods(pods: Pod[], o: { output?: string }, withNs: boolean, single = false): void {
@@ -249,7 +303,7 @@ export function registerClientCommands(program: Command): void {
   const sock = (c: Command) => c.option('--socket <path>', `daemon socket (default $NODELET_SOCKET or ${DEFAULT_SOCKET})`);
   const nsOpt = (c: Command) => c.option('-n, --namespace <ns>', 'namespace', 'default');
 
-  sock(program.command('apply').description('create the pods of a manifest in the daemon').requiredOption('-f, --filename <file>', 'manifest file ("-" for stdin)'))
+  sock(program.command('apply').description('create the pods of a manifest in the daemon, or update them (what Kubernetes lets change on a pod)').requiredOption('-f, --filename <file>', 'manifest file ("-" for stdin)'))
     .action(async (o: { filename: string; socket?: string }) => applyFile(o.socket, o.filename));
 
   const get = program.command('get').description('display pods');

@@ -2,7 +2,7 @@
 // nodelet CLI entry point. Each subsystem registers its own verbs through a
 // small `register*Commands(program, globals)` function in src/cli/.
 import { Command } from 'commander';
-import { describeError, isNodeletError } from '../errors.js';
+import { describeError, isNodeletError, NodeletError } from '../errors.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
 import { registerPodCommands } from './pod-commands.js';
@@ -16,10 +16,23 @@ export function buildProgram(): Command {
     .option('--run-root <dir>', 'runtime state directory (mounts, namespaces, sockets)', '/run/nodelet')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .showHelpAfterError();
+  // `run` (without --detach) and `daemon` create namespaces, mounts and cgroups: as another user they
+  // would retry EPERM forever. Refuse before anything is touched.
+  program.hook('preAction', (_program, cmd) => {
+    const verb = cmd.name();
+    if ((verb === 'run' && !cmd.opts().detach) || verb === 'daemon') requireRoot(verb, process.argv.slice(2));
+  });
   registerImageCommands(program, () => globalOptions(program));
   registerRuntimeCommands(program, () => globalOptions(program));
   registerPodCommands(program, () => globalOptions(program));
   return program;
+}
+
+/** Throws ERR_NOT_ROOT unless the effective uid is 0; `argv` (the command line after "nodelet") goes into the hint. */
+export function requireRoot(verb: string, argv: string[] = [verb], euid = process.geteuid?.() ?? 0): void {
+  if (euid === 0) return;
+  const again = ['sudo', 'nodelet', ...argv].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  throw new NodeletError('PermissionDenied', 'ERR_NOT_ROOT', `nodelet ${verb}: must run as root (it creates namespaces, mounts and cgroups): try ${again}`, { details: { euid } });
 }
 
 async function main(): Promise<void> {
@@ -28,7 +41,8 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (e) {
     const code = isNodeletError(e) ? ` [${e.code}]` : '';
-    process.stderr.write(`nodelet: ${describeError(e)}${code}\n`);
+    const text = describeError(e);
+    process.stderr.write(`${text.startsWith('nodelet ') ? '' : 'nodelet: '}${text}${code}\n`);
     process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 1;
   }
 }

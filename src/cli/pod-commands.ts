@@ -69,6 +69,13 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--rescan <ms>', 'manifest directory rescan interval (default 20000)')
     .option('--container-log-max-size <bytes>', 'rotate a container log at this size (default 10485760)')
     .option('--container-log-max-files <n>', 'log files kept per container (default 5)')
+    .option('--kubeconfig <file>', 'cluster mode: join the API server of this kubeconfig as a node (its user: CN=system:node:<name>, O=system:nodes)')
+    .option('--node-name <name>', 'cluster mode: the Node\'s name (default: the host name)')
+    .option('--node-ip <ip>', 'cluster mode: the InternalIP to report (default: the address of the default route)')
+    .option('--max-pods <n>', 'cluster mode: pods this node takes (default 110)')
+    .option('--kube-reserved <list>', 'cluster mode: resources reserved for the node agent, e.g. cpu=100m,memory=256Mi')
+    .option('--system-reserved <list>', 'cluster mode: resources reserved for the system, e.g. cpu=100m,memory=256Mi')
+    .option('--node-status-update-frequency <ms>', 'cluster mode: node status period in ms (default 10000)')
     .action(async (o: Record<string, any>) => {
       const g = globals();
       const { Daemon, loadConfigFile } = await import('../daemon/daemon.js');
@@ -93,6 +100,13 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
         seccompDefault: o.seccompDefault ?? fc.seccompDefault,
         logMaxBytes: o.containerLogMaxSize ? Number(o.containerLogMaxSize) : undefined,
         logMaxFiles: o.containerLogMaxFiles ? Number(o.containerLogMaxFiles) : undefined,
+        kubeconfig: o.kubeconfig ?? fc.kubeconfig,
+        nodeName: o.nodeName ?? fc.nodeName,
+        nodeIP: o.nodeIp ?? fc.nodeIP,
+        maxPods: o.maxPods ? Number(o.maxPods) : fc.maxPods,
+        kubeReserved: parseResourceList('--kube-reserved', o.kubeReserved) ?? fc.kubeReserved,
+        systemReserved: parseResourceList('--system-reserved', o.systemReserved) ?? fc.systemReserved,
+        nodeStatusUpdateMs: o.nodeStatusUpdateFrequency ? Number(o.nodeStatusUpdateFrequency) : undefined,
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       };
       const d = await Daemon.start(cfg);
@@ -108,4 +122,16 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     });
 
   registerClientCommands(program);
+}
+
+/** kubelet's `cpu=100m,memory=256Mi` resource lists. */
+function parseResourceList(flag: string, v: string | undefined): Record<string, string> | undefined {
+  if (!v) return undefined;
+  const out: Record<string, string> = {};
+  for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([a-z0-9.\/-]+)=(.+)$/i.exec(part);
+    if (!m) throw new Error(`${flag}: "${part}" is not NAME=QUANTITY (e.g. cpu=100m,memory=256Mi)`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
 }

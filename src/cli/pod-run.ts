@@ -2,16 +2,28 @@
 // `podman kube play` + `podman logs -f`): pull progress and container state
 // changes on stderr, every container's log lines prefixed with [name] on
 // stdout/stderr, exit with the pod's exit code once it is Succeeded or
-// Failed. SIGINT/SIGTERM tear everything down gracefully (a second signal
-// forces grace 0), then exit 130/143.
+// Failed.
+//
+// Every catchable ending tears the pods down (preStop, stop with grace,
+// sandbox, volumes, state): SIGINT, SIGTERM and SIGHUP (exit 128+N: 130, 143,
+// 129; a second signal forces grace 0), and the reader of stdout or stderr
+// going away (`nodelet run pod.yaml | head -1`: EPIPE; EIO on a hung-up
+// terminal): nothing more is written to that stream, the teardown goes on,
+// exit 141 (128+SIGPIPE, what the shell shows for a program killed by a
+// broken pipe) unless a signal came first. Pods are marked with the
+// nodelet.io/run-owner annotation (this pid and its start time), so when this
+// process dies of something uncatchable (SIGKILL) the next `nodelet run` or
+// `nodelet daemon` on the same --root removes them (src/agent/run-owner.ts).
 import fs from 'node:fs';
-import path from 'node:path';
+import os from 'node:os';
 import { loadManifests } from '../pod/manifest.js';
 import type { Pod, PodStatus } from '../pod/api-types.js';
 import { createAgent, type AgentConfig } from '../agent/setup.js';
 import { podExitCode, type AgentEvent } from '../agent/node-agent.js';
 import type { RecordedEvent } from '../agent/events.js';
 import { followLog } from '../agent/logs.js';
+import { reapRunOrphans, runOwnerValue, RUN_OWNER_ANNOTATION } from '../agent/run-owner.js';
+import { configureLogging } from '../log.js';
 
 export interface RunOptions extends AgentConfig {
   file: string;
@@ -32,17 +44,91 @@ function containerSummary(status: PodStatus | undefined): Map<string, string> {
   return out;
 }
 
+type Stream = 'stdout' | 'stderr';
+
+/**
+ * process.stdout and process.stderr, written only while someone reads them.
+ * The first write error on one (EPIPE: the reader exited; EIO: the terminal
+ * hung up) marks it gone and calls `onGone` once; the error listener stays, so
+ * nothing written later (by the logger too) can crash the process.
+ */
+class Outputs {
+  readonly gone: Record<Stream, string | undefined> = { stdout: undefined, stderr: undefined };
+  constructor(private readonly onGone: (stream: Stream, code: string) => void) {
+    for (const s of ['stdout', 'stderr'] as const) {
+      process[s].on('error', (e: NodeJS.ErrnoException) => {
+        if (this.gone[s]) return;
+        this.gone[s] = e.code ?? 'EPIPE';
+        this.onGone(s, this.gone[s]!);
+      });
+    }
+  }
+  write(s: Stream, text: string): void {
+    if (this.gone[s]) return;
+    try {
+      process[s].write(text);
+    } catch (e) {
+      // a synchronous failure (rare: most come as 'error' events)
+      if (!this.gone[s]) {
+        this.gone[s] = (e as NodeJS.ErrnoException).code ?? 'EPIPE';
+        this.onGone(s, this.gone[s]!);
+      }
+    }
+  }
+}
+
+const signalNumber = (sig: NodeJS.Signals) => os.constants.signals[sig] ?? 15;
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function runPods(o: RunOptions): Promise<number> {
+  // 0. The ending of this run: the first signal or dead output stream. Set up before anything is
+  // written, so a reader that is already gone cannot kill the process before the pods go.
+  let signalled: NodeJS.Signals | undefined;
+  let signals = 0;
+  let pipeGone: { stream: Stream; code: string } | undefined;
+  let resolveEnd!: () => void;
+  const endSeen = new Promise<void>((r) => (resolveEnd = r));
+  let forceKill = () => {};
+  const outputs = new Outputs((stream, code) => {
+    if (pipeGone || signalled) return;
+    pipeGone = { stream, code };
+    err(`nodelet run: ${stream} is gone (${code}): stopping pods`);
+    resolveEnd();
+  });
+  const err = (s: string) => {
+    if (!o.quiet) outputs.write('stderr', s + '\n');
+  };
+  // the agent's own log lines go the same guarded way
+  configureLogging({ sink: { write: (line) => outputs.write('stderr', line) } });
+
   // 1. Parse and validate everything before touching the host.
   const text = fs.readFileSync(o.file, 'utf8');
-  const parsed = loadManifests(text, o.file);
+  const parsed = loadManifests(text, o.file, { unsupportedKinds: 'error' }); // a Deployment here would run nothing
   if (parsed.pods.length === 0) throw new Error(`${o.file}: no Pod in the manifest`);
-  const err = (s: string) => {
-    if (!o.quiet) process.stderr.write(s + '\n');
-  };
   for (const w of parsed.warnings) err(`warning: ${w}`);
 
-  const { agent, runtime, cgroups, close } = await createAgent(o);
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      err(`${sig} again: killing containers now`);
+      forceKill();
+      return;
+    }
+    if (!signalled) signalled = sig;
+    if (pipeGone) return; // already stopping; the exit code follows the signal
+    err(`${sig}: stopping pods (press Ctrl-C again to kill them now)`);
+    resolveEnd();
+  };
+  for (const sig of ENDING_SIGNALS) process.on(sig, onSignal);
+
+  let created: Awaited<ReturnType<typeof createAgent>>;
+  try {
+    created = await createAgent(o);
+  } catch (e) {
+    for (const sig of ENDING_SIGNALS) process.off(sig, onSignal);
+    throw e;
+  }
+  const { agent, runtime, cgroups, close } = created;
   const objects = { configMaps: parsed.configMaps, secrets: parsed.secrets };
   const uids = new Set(parsed.pods.map((p) => p.metadata.uid!));
   const multi = parsed.pods.length > 1;
@@ -93,7 +179,7 @@ export async function runPods(o: RunOptions): Promise<number> {
         const st = await runtime.containerStatus(s.id).catch(() => undefined);
         if (!st) return;
         const pre = prefix(pod.metadata.name!, s.name);
-        await followLog(st.logPath, (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(`${pre} ${r.text}\n`), {
+        await followLog(st.logPath, (r) => outputs.write(r.stream === 'stderr' ? 'stderr' : 'stdout', `${pre} ${r.text}\n`), {
           signal: abort.signal,
           pollMs: 50,
           done: () => finished || exited.has(s.id),
@@ -102,28 +188,27 @@ export async function runPods(o: RunOptions): Promise<number> {
     );
   });
 
-  // 4. Signals: graceful teardown (second signal: grace 0).
-  let signalled: NodeJS.Signals | undefined;
-  let resolveSignal!: () => void;
-  const signalSeen = new Promise<void>((r) => (resolveSignal = r));
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (signalled) {
-      err(`${sig} again: killing containers now`);
-      for (const p of parsed.pods) void agent.deletePod(p.metadata.uid!, 0);
-      return;
-    }
-    signalled = sig;
-    err(`${sig}: stopping pods (press Ctrl-C again to kill them now)`);
-    resolveSignal();
+  // 4. Pods left behind by a `nodelet run` that is gone (SIGKILL): removed first (they may hold the
+  // ports and names these pods want), with a warning naming them.
+  const reaped = reapRunOrphans(agent, (line) => err(`warning: ${line}`), { root: o.root });
+  const allUids = () => [...reaped.orphans.map((x) => x.uid), ...parsed.pods.map((p) => p.metadata.uid!)];
+  forceKill = () => {
+    for (const uid of allUids()) void agent.deletePod(uid, 0);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 
   try {
-    for (const p of parsed.pods) agent.addPod(p as Pod, objects);
-    await Promise.race([allDone, signalSeen]);
-    // 5. Teardown: preStop, stop with grace, sandbox, volumes, logs and state.
-    await Promise.all(parsed.pods.map((p) => agent.deletePod(p.metadata.uid!)));
+    await Promise.race([reaped.done, endSeen]);
+    if (!signalled && !pipeGone) {
+      // 5. Run: each pod names this process as its owner (a later run or daemon reaps it if we vanish).
+      const owner = runOwnerValue();
+      for (const p of parsed.pods) {
+        p.metadata.annotations = { ...(p.metadata.annotations ?? {}), [RUN_OWNER_ANNOTATION]: owner };
+        agent.addPod(p as Pod, objects);
+      }
+      await Promise.race([allDone, endSeen]);
+    }
+    // 6. Teardown: preStop, stop with grace, sandbox, volumes, logs and state (orphans still going too).
+    await Promise.all([reaped.done, ...parsed.pods.map((p) => agent.deletePod(p.metadata.uid!))]);
     finished = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(followers), new Promise((r) => (timer = setTimeout(r, 2000)))]);
@@ -131,22 +216,13 @@ export async function runPods(o: RunOptions): Promise<number> {
   } finally {
     abort.abort();
     stopExitWatch();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of ENDING_SIGNALS) process.off(sig, onSignal);
     await close();
-    // The QoS-level cgroups and the parent go too when no other pod uses them
-    // (rmdir only: a cgroup with tasks or children is left alone).
-    const parent = o.cgroupParent ?? '/nodelet';
-    for (const files of [cgroups.procsFiles(`${parent}/besteffort`), cgroups.procsFiles(`${parent}/burstable`), cgroups.procsFiles(parent)])
-      for (const f of files) {
-        try {
-          fs.rmdirSync(path.dirname(f));
-        } catch {
-          /* busy (another pod) or already gone */
-        }
-      }
+    // The QoS-level cgroups and the parent go too when no other pod uses them (rmdir only).
+    cgroups.removeEmptyParents();
   }
-  if (signalled) return signalled === 'SIGINT' ? 130 : 143;
+  if (signalled) return 128 + signalNumber(signalled);
+  if (pipeGone) return 128 + signalNumber('SIGPIPE');
   let code = 0;
   for (const p of parsed.pods) {
     const c = podExitCode(phases.get(p.metadata.uid!));

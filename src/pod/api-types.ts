@@ -511,6 +511,9 @@ export interface List<T = unknown> extends TypeMeta {
 export interface PodObjects {
   configMaps: ConfigMap[];
   secrets: Secret[];
+  /** Service-account tokens for projected serviceAccountToken sources, fetched by the pod's source
+   * (cluster mode: the TokenRequest API); without one, the volume manager signs a local token. */
+  serviceAccountTokens?: { audience: string; expirationSeconds: number; token: string }[];
 }
 
 /** Helper: every container of a pod with its field-path prefix. */

@@ -1,11 +1,11 @@
 // Reading manifests: YAML (block or flow style) or JSON, one or many
 // documents (`---`), `kind: List` expanded. Pods, ConfigMaps and Secrets are
-// kept. Any other kind (a Deployment, a Service...) is an error naming the kind
-// and the document for loadManifests (run, apply, the API, static pods):
-// nodelet would otherwise "succeed" while running nothing of it; parseManifests
-// alone skips such documents with a warning unless told to refuse them. A
-// document that is not an object, has no kind, or has a wrong apiVersion is an
-// error.
+// kept. Any other kind (a Deployment, a Service...) is, with
+// `unsupportedKinds: 'error'` (nodelet run, apply, the API's PUT), an error
+// naming the kind and the document: nodelet would otherwise "succeed" while
+// running nothing of it. By default (static pods: kubelet logs and ignores what
+// is not a pod) such a document is skipped with a warning. A document that is
+// not an object, has no kind, or has a wrong apiVersion is an error.
 //
 // The usual pipeline is loadManifests(): parse → applyDefaults → validate,
 // all errors of all objects gathered into one ManifestError.
@@ -13,7 +13,6 @@
 import { parseAllDocuments } from 'yaml';
 import type { ConfigMap, Pod, PodObjects, Secret } from './api-types.js';
 import { ManifestError, invalid, required, notSupported, type FieldError } from './field-errors.js';
-import { NodeletError } from '../errors.js';
 import { checkShape } from './schema.js';
 import { applyDefaults, type DefaultOptions } from './defaults.js';
 import { validatePodFull, dns1123Subdomain } from './validation.js';
@@ -32,13 +31,26 @@ export interface ParsedManifests {
 const SUPPORTED = ['Pod', 'ConfigMap', 'Secret', 'List'];
 
 export interface ParseOptions {
-  /** A kind nodelet does not run: 'error' (ERR_KIND_NOT_SUPPORTED, every such document named) or 'warn' (skipped). parseManifests: 'warn'. */
+  /** A kind nodelet does not run: 'error' (ERR_KIND_NOT_SUPPORTED, every such document named) or 'warn' (skipped with a warning; the default). */
   unsupportedKinds?: 'error' | 'warn';
 }
 
 /** `x.yaml: document 2: kind "Deployment" (apps/v1) is not supported by nodelet: only Pod, ConfigMap and Secret — run it on a cluster` */
 export function unsupportedKindMessage(source: string | undefined, at: string, kind: string, apiVersion: unknown): string {
   return `${source ?? 'manifest'}: ${at}: kind ${JSON.stringify(kind)} (${typeof apiVersion === 'string' && apiVersion ? apiVersion : 'no apiVersion'}) is not supported by nodelet: only Pod, ConfigMap and Secret — run it on a cluster`;
+}
+
+/**
+ * Documents of kinds nodelet does not run. A ManifestError like every refused manifest (its `errors` name
+ * each document's kind), with one line per document as its message and its own code.
+ */
+export class UnsupportedKindError extends ManifestError {
+  constructor(lines: string[], errors: FieldError[], source?: string) {
+    super('manifest', errors, { source });
+    this.name = 'UnsupportedKindError';
+    this.message = lines.join('\n');
+    (this as { code: string }).code = 'ERR_KIND_NOT_SUPPORTED';
+  }
 }
 
 /** `field: null` means "unset" to the API server's decoder: drop such keys (array items are kept and rejected by the schema). */
@@ -100,7 +112,7 @@ export function parseManifests(text: string, source?: string, popts: ParseOption
   });
   const list = Array.isArray(docs) ? docs : [docs];
   const problems: FieldError[] = [];
-  const unsupported: string[] = [];
+  const unsupported: { line: string; error: FieldError }[] = [];
   const objects: { obj: any; at: string }[] = [];
   list.forEach((d, i) => {
     if (d.errors.length > 0) {
@@ -121,7 +133,8 @@ export function parseManifests(text: string, source?: string, popts: ParseOption
       return;
     }
     if (!SUPPORTED.includes(obj.kind)) {
-      if (popts.unsupportedKinds === 'error') return void unsupported.push(unsupportedKindMessage(source, at, obj.kind, obj.apiVersion));
+      if (popts.unsupportedKinds === 'error')
+        return void unsupported.push({ line: unsupportedKindMessage(source, at, obj.kind, obj.apiVersion), error: notSupported(`${at}: kind`, obj.kind, ['Pod', 'ConfigMap', 'Secret']) });
       out.warnings.push(`${at}: kind ${obj.kind} (${obj.apiVersion ?? 'no apiVersion'}) is not supported by nodelet and was skipped; supported kinds: Pod, ConfigMap, Secret, List`);
       return;
     }
@@ -146,7 +159,7 @@ export function parseManifests(text: string, source?: string, popts: ParseOption
     } else out.configMaps.push(obj as ConfigMap);
   };
   for (const { obj, at } of objects) expand(obj, at);
-  if (unsupported.length > 0) throw new NodeletError('InvalidArgument', 'ERR_KIND_NOT_SUPPORTED', unsupported.join('\n'), { details: { source } });
+  if (unsupported.length > 0) throw new UnsupportedKindError(unsupported.map((u) => u.line), unsupported.map((u) => u.error), source);
   if (problems.length > 0) throw new ManifestError(source ? `manifest` : 'manifest', problems, { source });
   if (objects.length === 0) out.warnings.push(`${source ?? 'manifest'}: no objects found`);
   return out;
@@ -165,7 +178,7 @@ export interface LoadOptions extends DefaultOptions, ParseOptions {
  * message). Returns the defaulted pods and all warnings.
  */
 export function loadManifests(text: string, source?: string, opts: LoadOptions = {}): ParsedManifests {
-  const parsed = parseManifests(text, source, { unsupportedKinds: opts.unsupportedKinds ?? 'error' });
+  const parsed = parseManifests(text, source, { unsupportedKinds: opts.unsupportedKinds });
   const objects: PodObjects = {
     configMaps: [...parsed.configMaps, ...(opts.objects?.configMaps ?? [])],
     secrets: [...parsed.secrets, ...(opts.objects?.secrets ?? [])],

@@ -196,6 +196,31 @@ describe('NodeAgent sync (fake runtime)', () => {
   });
 });
 
+describe('NodeAgent image pulls', () => {
+  it('ErrImagePull, then ImagePullBackOff until the back-off expires, then a new pull that succeeds', async () => {
+    const rt = new FakeRuntime();
+    const { agent, images } = makeAgent(rt, tmp());
+    images.missing.add('reg/x:1');
+    images.pullError = new Error('connection refused');
+    const p = pod({ containers: [{ name: 'c', image: 'reg/x:1' }] });
+    const reasons: string[] = [];
+    agent.on('pod', (c) => {
+      const r = c.pod.status.containerStatuses?.[0]?.state.waiting?.reason;
+      if (r && reasons.at(-1) !== r) reasons.push(r);
+    });
+    agent.addPod(p);
+    await wait(() => expect(reasons).toContain('ImagePullBackOff'));
+    expect(reasons.indexOf('ErrImagePull')).toBeGreaterThanOrEqual(0);
+    expect(reasons.indexOf('ErrImagePull')).toBeLessThan(reasons.indexOf('ImagePullBackOff'));
+    images.pullError = undefined;
+    await wait(() => expect(agent.getPod(p.metadata.uid!)?.status.phase).toBe('Running'));
+    expect(images.pulls.length).toBeGreaterThanOrEqual(2);
+    const ev = agent.events({ uid: p.metadata.uid! });
+    expect(ev.some((e) => e.reason === 'Failed' && e.message === 'Failed to pull image "reg/x:1": connection refused')).toBe(true);
+    expect(ev.some((e) => e.reason === 'BackOff' && e.message === 'Back-off pulling image "reg/x:1"')).toBe(true);
+  });
+});
+
 describe('NodeAgent recovery (a restarted daemon)', () => {
   it('re-adopts running containers: probes run again, readiness and restart counts kept, events kept, nothing restarted', async () => {
     const rt = new FakeRuntime();
@@ -244,7 +269,7 @@ describe('NodeAgent recovery (a restarted daemon)', () => {
     const second = makeAgent(rt, root, { prober: prober.fn }).agent;
     second.recover();
     prober.results.set('web/liveness', 'failure');
-    await wait(() => expect(rt.byName('web').length).toBe(2), 6000);
+    await wait(() => expect(rt.byName('web').length).toBe(2), 10_000);
     expect(second.events({ uid: p.metadata.uid! }).some((e) => e.reason === 'Killing')).toBe(true);
   });
 

@@ -1,0 +1,135 @@
+// Cluster mode: nodelet as a node of a real Kubernetes control plane.
+//
+//   NodeController   registers (or adopts) the Node, posts its status every 10 s when it changed
+//   LeaseController  kube-node-lease/<node>, renewed every 10 s
+//   ApiServerPodSource  list+watch of the pods bound to the node → the agent's 'apiserver' source
+//   ObjectResolver   ConfigMaps, Secrets and service-account tokens those pods reference
+//   StatusSyncer     pod status PATCHes, the final DELETE after a graceful deletion
+//   EventSink        core/v1 Events for the API server's pods
+// plus kubelet's node-level admission (OutOfcpu/OutOfmemory/OutOfpods …) against the Node's allocatable.
+// The agent itself knows none of this: it sees one more pod source and one more status subscriber.
+import os from 'node:os';
+import { describeError } from '../errors.js';
+import { getLogger } from '../log.js';
+import { createKubeClient } from '../kube/client.js';
+import type { KubeClient } from '../kube/types.js';
+import { NodeController } from '../node/controller.js';
+import { LeaseController } from '../node/lease.js';
+import { readHostInfo } from '../node/host-info.js';
+import type { NodeStatusConfig } from '../node/status.js';
+import { computePodAdmission, type AdmissionPod } from '../pod/admission.js';
+import type { Pod } from '../pod/api-types.js';
+import type { NodeAgent } from '../agent/node-agent.js';
+import { SOURCE_ANNOTATION } from '../agent/pod-config.js';
+import type { RecordedEvent } from '../agent/events.js';
+import { ObjectResolver } from './objects.js';
+import { ApiServerPodSource, APISERVER_SOURCE, type ApiPod } from './pod-source.js';
+import { StatusSyncer } from './status-syncer.js';
+import { EventSink } from './events.js';
+
+const log = getLogger('cluster');
+
+export interface ClusterOptions {
+  kubeconfig: string;
+  /** --node-name; default the host name, lower-cased */
+  nodeName?: string;
+  /** --node-ip: the InternalIP to report */
+  nodeIP?: string;
+  /** the node's state dir (its filesystem is the nodefs) */
+  root: string;
+  statusConfig?: Partial<NodeStatusConfig>;
+  labels?: Record<string, string>;
+  /** intervals for tests (ms) */
+  nodeStatusUpdateMs?: number;
+  leaseRenewMs?: number;
+}
+
+export function defaultNodeName(): string {
+  return os.hostname().toLowerCase();
+}
+
+export const isApiServerPod = (pod: Pod) => pod.metadata.annotations?.[SOURCE_ANNOTATION] === APISERVER_SOURCE;
+
+export class ClusterMode {
+  readonly nodeName: string;
+  readonly client: KubeClient;
+  readonly node: NodeController;
+  readonly lease: LeaseController;
+  readonly objects: ObjectResolver;
+  readonly pods: ApiServerPodSource;
+  readonly status: StatusSyncer;
+  readonly events: EventSink;
+  private readonly apiPods = new Map<string, ApiPod>();
+  private offEvents?: () => void;
+
+  private constructor(private readonly agent: NodeAgent, private readonly o: ClusterOptions) {
+    this.nodeName = o.nodeName ?? defaultNodeName();
+    this.client = createKubeClient(o.kubeconfig);
+    this.node = new NodeController({
+      client: this.client,
+      nodeName: this.nodeName,
+      readHost: () => readHostInfo({ rootDir: o.root, nodeIP: o.nodeIP, hostname: this.nodeName }),
+      statusConfig: o.statusConfig,
+      labels: o.labels,
+      ...(o.nodeStatusUpdateMs ? { updateFrequencyMs: o.nodeStatusUpdateMs } : {}),
+    });
+    this.lease = new LeaseController({ client: this.client, nodeName: this.nodeName, nodeUid: () => this.node.nodeUid, ...(o.leaseRenewMs ? { renewIntervalMs: o.leaseRenewMs } : {}) });
+    this.objects = new ObjectResolver({ client: this.client, nodeName: this.nodeName });
+    this.pods = new ApiServerPodSource({
+      client: this.client,
+      nodeName: this.nodeName,
+      source: agent.config.source(APISERVER_SOURCE),
+      objects: this.objects,
+      known: (uid) => !!agent.getPod(uid),
+      onApiPod: (uid, obj) => (obj ? this.apiPods.set(uid, obj) : this.apiPods.delete(uid)),
+    });
+    this.status = new StatusSyncer({ client: this.client, status: agent.status, isApiPod: isApiServerPod, apiPod: (uid) => this.apiPods.get(uid) });
+    this.events = new EventSink({ client: this.client, nodeName: this.nodeName });
+  }
+
+  /** Join the cluster: register the node, then take pods. Resolves once the Node is registered. */
+  static async start(agent: NodeAgent, o: ClusterOptions): Promise<ClusterMode> {
+    const c = new ClusterMode(agent, o);
+    c.node.start();
+    c.lease.start();
+    c.status.start();
+    const onEvent = (e: RecordedEvent) => {
+      const v = agent.getPod(e.involvedObject.uid ?? '');
+      if (v && isApiServerPod(v.pod)) c.events.send(e);
+    };
+    agent.on('event', onEvent);
+    c.offEvents = () => agent.off('event', onEvent);
+    await c.node.onRegistered;
+    // kubelet starts the pod source once the node informer synced; we need the Node for admission
+    c.pods.start();
+    log.info('joined the cluster', { node: c.nodeName, server: c.client.server, user: c.client.user });
+    return c;
+  }
+
+  /**
+   * kubelet's node-level admission (lifecycle/predicate.go) against the Node's allocatable and the
+   * pods admitted so far; undefined admits. Before the Node is known, everything is admitted.
+   */
+  admit(pod: Pod, admitted: Pod[]): { reason: string; message: string } | undefined {
+    const node = this.node.node;
+    if (!node?.status?.allocatable) return undefined;
+    const r = computePodAdmission(pod as unknown as AdmissionPod, {
+      name: this.nodeName,
+      labels: node.metadata.labels,
+      allocatable: node.status.allocatable as never,
+      taints: (node.spec as { taints?: never[] } | undefined)?.taints,
+    }, admitted as unknown as AdmissionPod[]);
+    return r.admit ? undefined : { reason: r.reason, message: r.message };
+  }
+
+  async stop(): Promise<void> {
+    this.offEvents?.();
+    await this.pods.stop().catch((e) => log.warn('stopping the pod watch failed', { error: describeError(e) }));
+    this.objects.stop();
+    this.status.stop();
+    this.events.stop();
+    await this.lease.stop();
+    await this.node.stop();
+    await this.client.close();
+  }
+}
