@@ -191,6 +191,7 @@ export class ObjectResolver {
    * are absent; throws only when the API server cannot be used (ERR_OBJECTS_UNREACHABLE, ERR_OBJECTS_FETCH).
    */
   async resolve(pod: Pod): Promise<PodObjects> {
+    if (pod.metadata.uid) this.forgotten.delete(pod.metadata.uid);
     const refs = podReferences(pod);
     const entries = this.refsOf(refs).map((r) => this.entry(r));
     await Promise.all([
@@ -209,6 +210,7 @@ export class ObjectResolver {
     if (this.stopped) return;
     const uid = pod.metadata.uid;
     if (!uid) throw new NodeletError('InvalidArgument', 'ERR_OBJECTS_NO_UID', `pod ${pod.metadata.namespace}/${pod.metadata.name} has no metadata.uid; cannot track its objects`);
+    this.forgotten.delete(uid);
     const refs = podReferences(pod);
     const prev = this.tracked.get(uid);
     if (prev) this.release(uid, prev.refs);

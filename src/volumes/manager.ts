@@ -136,8 +136,11 @@ export class VolumeManager {
     if (plan.tmpfs) this.mountTmpfs(dir, undefined, 0o755);
     else mkdirSync(dir, { recursive: true });
     const payload: Record<string, FileProjection> = {};
-    for (const [p, f] of Object.entries(plan.files))
-      payload[p] = 'token' in f ? { data: Buffer.from(this.token(pod, f.token.audience, f.token.expirationSeconds, ctx.now ?? new Date())), mode: f.mode } : f;
+    for (const [p, f] of Object.entries(plan.files)) {
+      // a token from the pod's source (cluster mode: the TokenRequest API) when it has one for this audience and expiration, else a local one
+      const api = 'token' in f ? ctx.objects.serviceAccountTokens?.find((t) => t.audience === (f.token.audience ?? '') && t.expirationSeconds === f.token.expirationSeconds) : undefined;
+      payload[p] = 'token' in f ? { data: Buffer.from(api ? api.token : this.token(pod, f.token.audience, f.token.expirationSeconds, ctx.now ?? new Date())), mode: f.mode } : f;
+    }
     writeAtomic(dir, payload, { gid: plan.gid });
     return dir;
   }
