@@ -224,7 +224,8 @@ export class NodeAgent extends EventEmitter {
     this.records.set(uid, r);
     if (recovered?.backoff) this.restoreBackoff(recovered.backoff);
     this.persist(r);
-    const view = this.status.add(pod, this.syncer.podStatus(r, [], {}, { sandboxReady: false }));
+    // a recovered pod's status is a placeholder until its first sync has looked at its containers
+    const view = this.status.add(pod, this.syncer.podStatus(r, [], {}, { sandboxReady: false }), { provisional: !!recovered });
     if (rejected && !recovered) {
       this.recorder.record(pod, 'Warning', rejected.reason, rejected.message);
       log.warn('pod rejected', { pod: `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`, reason: rejected.reason, message: rejected.message });

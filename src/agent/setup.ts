@@ -32,6 +32,8 @@ export interface AgentConfig {
   allowedUnsafeSysctls?: string[];
   /** the node's name (events, downward API spec.nodeName); default the host name */
   nodeName?: string;
+  /** status.hostIP(s) of the pods (--node-ip); default the primary IPv4 */
+  hostIPs?: string[];
   /** node-level admission (cluster mode: resources against the Node's allocatable) */
   admit?: NodeAgentDeps['admit'];
 }
@@ -76,7 +78,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   });
   const runtime = await NodeletRuntime.open({ runRoot: path.join(cfg.runRoot, 'runtime'), root: cfg.root, images, cgroups, pinner: createNamespacePinner({}), network });
   const volumes = new VolumeManager({ root: cfg.root });
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit: cfg.admit });
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit: cfg.admit, hostIPs: cfg.hostIPs });
   return {
     agent, runtime, images, cgroups,
     async close() {

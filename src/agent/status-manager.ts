@@ -9,6 +9,8 @@ export interface PodView {
   pod: Pod;
   status: PodStatus;
   resourceVersion: number;
+  /** the status is a placeholder until the pod's first sync (a recovered pod): not to be reported upstream */
+  provisional?: boolean;
 }
 
 export type PodChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -20,6 +22,7 @@ interface Entry {
   version: number;
   /** JSON of the status last published (change detection) */
   key: string;
+  provisional: boolean;
 }
 
 export class StatusManager {
@@ -33,9 +36,9 @@ export class StatusManager {
     return () => this.subscribers.delete(fn);
   }
 
-  /** A new pod with its first status. */
-  add(pod: Pod, status: PodStatus): PodView {
-    const e: Entry = { pod, status, version: ++this.version, key: JSON.stringify(status) };
+  /** A new pod with its first status (`provisional` until a sync sets a real one). */
+  add(pod: Pod, status: PodStatus, opts: { provisional?: boolean } = {}): PodView {
+    const e: Entry = { pod, status, version: ++this.version, key: JSON.stringify(status), provisional: !!opts.provisional };
     this.entries.set(pod.metadata.uid!, e);
     const v = this.view(e);
     this.publish({ type: 'ADDED', pod: v });
@@ -47,7 +50,8 @@ export class StatusManager {
     const e = this.entries.get(uid);
     if (!e) return false;
     const key = JSON.stringify(status);
-    if (key === e.key) return false;
+    if (key === e.key && !e.provisional) return false;
+    e.provisional = false;
     e.status = status;
     e.key = key;
     e.version = ++this.version;
@@ -87,7 +91,7 @@ export class StatusManager {
 
   private view(e: Entry): PodView {
     const pod: Pod = { ...e.pod, metadata: { ...e.pod.metadata, resourceVersion: String(e.version) }, status: e.status };
-    return { pod, status: e.status, resourceVersion: e.version };
+    return { pod, status: e.status, resourceVersion: e.version, ...(e.provisional ? { provisional: true } : {}) };
   }
 
   private publish(c: PodChange): void {

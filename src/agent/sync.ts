@@ -4,7 +4,6 @@
 // compute the status (computePodStatus) and hand it to the status manager.
 // Every dependency is a port: tests drive this with a fake runtime.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeError, isNodeletError } from '../errors.js';
@@ -19,6 +18,7 @@ import { containerConfigForHost, sandboxConfigForHost } from '../host/pod-config
 import { readTerminationMessage } from '../host/termination-message.js';
 import { httpProbe } from '../probe/probers.js';
 import { sleep } from '../sys/proc.js';
+import { primaryIPv4Sync } from '../node/host-info.js';
 import { containerFieldPath } from './events.js';
 import type { ImagePuller } from './image-puller.js';
 import type { ProberManager } from './prober-manager.js';
@@ -407,9 +407,7 @@ export class PodSyncer {
   }
 }
 
-/** This host's IPv4 addresses (non-loopback), else 127.0.0.1. */
+/** This host's primary address for status.hostIP(s): one per family, as the API server requires. */
 export function hostIPv4s(): string[] {
-  const out: string[] = [];
-  for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') out.push(a.address);
-  return out.length ? out : ['127.0.0.1'];
+  return [primaryIPv4Sync()];
 }

@@ -83,12 +83,16 @@ export interface ApiServerOptions {
 
 export class ApiServer {
   private readonly server: http.Server;
-  private readonly source: PodSource;
+  private podSource?: PodSource;
   private readonly watchers = new Set<http.ServerResponse>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateProtocol(offered) ?? false });
   private readonly execSockets = new Set<WebSocket>();
+  /** The source pods created here belong to (resolved on first use). */
+  private get source(): PodSource {
+    return (this.podSource ??= this.opts.source ?? this.opts.agent.config.source('api'));
+  }
+
   constructor(private readonly opts: ApiServerOptions) {
-    this.source = opts.source ?? opts.agent.config.source('api');
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((e) => {
         log.error('request failed', { url: req.url, error: describeError(e) });

@@ -26,6 +26,7 @@ import { ObjectResolver } from './objects.js';
 import { ApiServerPodSource, APISERVER_SOURCE, type ApiPod } from './pod-source.js';
 import { StatusSyncer } from './status-syncer.js';
 import { EventSink } from './events.js';
+import { fetchKubernetesServiceEnv } from './service-env.js';
 
 const log = getLogger('cluster');
 
@@ -60,6 +61,7 @@ export class ClusterMode {
   readonly status: StatusSyncer;
   readonly events: EventSink;
   private readonly apiPods = new Map<string, ApiPod>();
+  private serviceEnv: Record<string, string> = {};
   private offEvents?: () => void;
 
   private constructor(private readonly agent: NodeAgent, private readonly o: ClusterOptions) {
@@ -81,6 +83,7 @@ export class ClusterMode {
       source: agent.config.source(APISERVER_SOURCE),
       objects: this.objects,
       known: (uid) => !!agent.getPod(uid),
+      serviceEnv: () => this.serviceEnv,
       onApiPod: (uid, obj) => (obj ? this.apiPods.set(uid, obj) : this.apiPods.delete(uid)),
     });
     this.status = new StatusSyncer({ client: this.client, status: agent.status, isApiPod: isApiServerPod, apiPod: (uid) => this.apiPods.get(uid) });
@@ -100,6 +103,11 @@ export class ClusterMode {
     agent.on('event', onEvent);
     c.offEvents = () => agent.off('event', onEvent);
     await c.node.onRegistered;
+    // kubelet's service environment for the `kubernetes` Service (other services: enableServiceLinks, not done)
+    c.serviceEnv = await fetchKubernetesServiceEnv(c.client).catch((err) => {
+      log.warn('cannot read the kubernetes Service: containers get no KUBERNETES_SERVICE_HOST', { error: describeError(err) });
+      return {};
+    });
     // kubelet starts the pod source once the node informer synced; we need the Node for admission
     c.pods.start();
     log.info('joined the cluster', { node: c.nodeName, server: c.client.server, user: c.client.user });

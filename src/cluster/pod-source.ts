@@ -38,6 +38,8 @@ export interface ApiServerPodSourceOptions {
   objects: ObjectsPort;
   /** Does the agent know (run, or remember) this pod? */
   known: (uid: string) => boolean;
+  /** Environment for every container from Services (KUBERNETES_SERVICE_HOST ...). */
+  serviceEnv?: () => Record<string, string>;
   /** The API object of each pod as last seen (the status syncer diffs against it and deletes with it). */
   onApiPod?: (uid: string, obj: ApiPod | undefined) => void;
 }
@@ -110,6 +112,11 @@ export class ApiServerPodSource {
     });
   }
 
+  private withEnv(objects: PodObjects): PodObjects {
+    const env = this.o.serviceEnv?.();
+    return env && Object.keys(env).length ? { ...objects, serviceEnv: env } : objects;
+  }
+
   private async apply(obj: ApiPod): Promise<void> {
     const uid = obj.metadata.uid!;
     const known = this.o.known(uid);
@@ -126,11 +133,11 @@ export class ApiServerPodSource {
     this.latest.set(uid, pod);
     if (!known) {
       for (const w of warnings) log.warn('pod spec', { pod: `${obj.metadata.namespace}/${obj.metadata.name}`, warning: w });
-      const objects = rejected ? { configMaps: [], secrets: [] } : await this.o.objects.resolve(pod);
+      const objects = rejected ? { configMaps: [], secrets: [] } : this.withEnv(await this.o.objects.resolve(pod));
       this.o.source.add(pod, objects, rejected);
       if (!rejected) this.o.objects.track(pod, (next) => this.chain(uid, async () => {
         const cur = this.latest.get(uid);
-        if (cur && this.o.known(uid)) this.o.source.update(cur, next);
+        if (cur && this.o.known(uid)) this.o.source.update(cur, this.withEnv(next));
       }));
       return;
     }

@@ -118,7 +118,7 @@ export class StatusSyncer {
   private async sync(uid: string): Promise<void> {
     const v = this.o.status.get(uid);
     const s = this.sent.get(uid);
-    if (!v || !s) return;
+    if (!v || !s || v.provisional) return; // a recovered pod is reported after its first sync
     const base = s.status ?? (this.o.apiPod(uid)?.status as Record<string, unknown> | undefined);
     const desired = mergePodStatus(base, v.status);
     const { patch, unchanged } = podStatusPatch(uid, base ?? {}, desired);

@@ -59,7 +59,7 @@ export class Daemon {
     let cluster: ClusterMode | undefined;
     const nodeName = cfg.kubeconfig ? (cfg.nodeName ?? defaultNodeName()) : cfg.nodeName;
     // kubelet's node-level admission runs against the Node's allocatable once cluster mode knows it
-    const { agent, close } = await createAgent({ ...cfg, nodeName, admit: (pod, admitted) => cluster?.admit(pod, admitted) });
+    const { agent, close } = await createAgent({ ...cfg, nodeName, ...(cfg.nodeIP ? { hostIPs: [cfg.nodeIP] } : {}), admit: (pod, admitted) => cluster?.admit(pod, admitted) });
     // 1. Recover pods persisted by a previous daemon (their containers kept running).
     const recovered = agent.recover();
     if (recovered.length) log.info('recovered pods', { count: recovered.length });

@@ -6,6 +6,7 @@
 
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { invalidArgument, unavailable } from '../errors.js';
 
@@ -139,8 +140,10 @@ export function goArch(arch: string = process.arch, endianness: 'BE' | 'LE' = os
 }
 
 /**
- * The node's primary IPv4: the address of the default route's interface, else
- * the first non-internal IPv4, else 127.0.0.1 (a netns with only lo).
+ * The node's primary IPv4: the address of the default route's interface; with
+ * no default route (a network namespace with only lo and our own pod bridges)
+ * 127.0.0.1, so the address stays the same when pod bridges come and go.
+ * `--node-ip` overrides it.
  */
 export function choosePrimaryIPv4(ifaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>, defaultIface?: string): string {
   const v4 = (list: os.NetworkInterfaceInfo[] | undefined) =>
@@ -149,11 +152,18 @@ export function choosePrimaryIPv4(ifaces: NodeJS.Dict<os.NetworkInterfaceInfo[]>
     const a = v4(ifaces[defaultIface])[0];
     if (a) return a.address;
   }
-  for (const name of Object.keys(ifaces).sort()) {
-    const a = v4(ifaces[name])[0];
-    if (a) return a.address;
-  }
   return '127.0.0.1';
+}
+
+/** The primary IPv4 of this host now (choosePrimaryIPv4 over the live interfaces and /proc/net/route). */
+export function primaryIPv4Sync(): string {
+  let route: string | undefined;
+  try {
+    route = readFileSync('/proc/net/route', 'utf8');
+  } catch {
+    route = undefined;
+  }
+  return choosePrimaryIPv4(os.networkInterfaces(), route === undefined ? undefined : parseDefaultRouteInterface(route));
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;

@@ -514,6 +514,9 @@ export interface PodObjects {
   /** Service-account tokens for projected serviceAccountToken sources, fetched by the pod's source
    * (cluster mode: the TokenRequest API); without one, the volume manager signs a local token. */
   serviceAccountTokens?: { audience: string; expirationSeconds: number; token: string }[];
+  /** Environment kubelet gives every container from Services (cluster mode: KUBERNETES_SERVICE_HOST, _PORT ...);
+   * the container's own env and envFrom override it. */
+  serviceEnv?: Record<string, string>;
 }
 
 /** Helper: every container of a pod with its field-path prefix. */

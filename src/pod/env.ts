@@ -158,6 +158,7 @@ export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): ResolvedEnv
     if (!o && !optional) throw createContainerConfigError(c.name, `${kind} "${name}" not found`, { kind, name });
     return o ? objectData(kind, o) : undefined;
   };
+  for (const [k, v] of Object.entries(ctx.objects.serviceEnv ?? {})) env.set(k, v);
   for (const ef of c.envFrom ?? []) {
     const kind = ef.configMapRef ? 'configmap' : 'secret';
     const ref = (ef.configMapRef ?? ef.secretRef)!;

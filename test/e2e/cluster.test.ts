@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
-import { makeEnv, leftovers, removeCgroup, waitUntil, BUSYBOX, type Env } from './helpers.js';
+import { makeEnv, leftovers, leakedProcesses, removeCgroup, run, waitUntil, BUSYBOX, type Env } from './helpers.js';
 import { startDaemon, type DaemonHandle } from './daemon-helpers.js';
 
 let cp: ControlPlane;
 const envs: Env[] = [];
+const envOf = new Map<string, Env>();
 const daemons: DaemonHandle[] = [];
 
 beforeAll(async () => {
@@ -18,6 +19,9 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  // the workloads go first (a stopped daemon leaves its containers running, by design)
+  await cp?.kubectl(['delete', 'deployments,jobs,pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
+  for (const e of envs) await waitUntil(() => leftovers(e, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, `pods of ${e.dir} gone`).catch((err) => console.warn(String(err)));
   for (const d of daemons) await d.stop().catch(() => undefined);
   await cp?.down();
   for (const e of envs) {
@@ -37,6 +41,7 @@ async function json(args: string[]): Promise<any> {
 async function startNode(name: string, extra: string[] = []): Promise<{ env: Env; daemon: DaemonHandle }> {
   const env = makeEnv();
   envs.push(env);
+  envOf.set(name, env);
   const kc = await cp.nodeKubeconfig(name);
   const daemon = await startDaemon(env, ['--kubeconfig', kc, '--node-name', name, '--node-status-update-frequency', '2000', ...extra]);
   daemons.push(daemon);
@@ -130,6 +135,105 @@ spec:
     await kubectl(['delete', 'job', 'once', '--cascade=foreground', '--wait=true']);
   }, 180_000);
 });
+
+describe('API objects, identities and more nodes', () => {
+  it('a ConfigMap update reaches a mounted volume; the projected service-account token passes a TokenReview; the kubernetes Service env is set', async () => {
+    await kubectl(['create', 'configmap', 'conf', '--from-literal=greeting=v1']);
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: reader }
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{ name: conf, configMap: { name: conf } }]
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      command: [sh, -c, 'while true; do sleep 1; done']
+      volumeMounts: [{ name: conf, mountPath: /conf }]
+`);
+    await kubectl(['wait', '--for=condition=Ready', 'pod/reader', '--timeout=60s']);
+    const kexec = (cmd: string) => kubectlExec('reader', cmd);
+    expect((await kexec('cat /conf/greeting')).trim()).toBe('v1');
+    await kubectl(['create', 'configmap', 'conf', '--from-literal=greeting=v2', '--dry-run=client', '-o', 'yaml'], undefined).then((y) => kubectl(['apply', '-f', '-'], y));
+    await waitUntil(async () => (await kexec('cat /conf/greeting')).trim() === 'v2' || undefined, 60_000, 'configmap update in the volume');
+    // the kube-api-access-* volume the ServiceAccount admission added: a real token, the CA and the namespace
+    const token = (await kexec('cat /var/run/secrets/kubernetes.io/serviceaccount/token')).trim();
+    expect((await kexec('cat /var/run/secrets/kubernetes.io/serviceaccount/namespace')).trim()).toBe('default');
+    expect(await kexec('cat /var/run/secrets/kubernetes.io/serviceaccount/ca.crt')).toContain('BEGIN CERTIFICATE');
+    const review = JSON.parse(await kubectl(['create', '-o', 'json', '-f', '-'], JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } })));
+    expect(review.status.authenticated).toBe(true);
+    expect(review.status.user.username).toBe('system:serviceaccount:default:default');
+    expect(review.status.user.extra['authentication.kubernetes.io/pod-name']).toEqual(['reader']);
+    const env = await kexec('env');
+    expect(env).toMatch(/^KUBERNETES_SERVICE_HOST=10\.0\.0\.1$/m);
+    expect(env).toMatch(/^KUBERNETES_SERVICE_PORT=\d+$/m);
+    await kubectl(['delete', 'pod', 'reader', '--wait=true']);
+  }, 180_000);
+
+  it('two nodelet nodes are Ready and the scheduler spreads pods over them', async () => {
+    await startNode('node-b', ['--pod-cidr', '10.241.7.0/24', '--bridge-name', 'nltb7']);
+    await waitUntil(async () => ready(await json(['get', 'node', 'node-b']).catch(() => undefined)) === 'True' || undefined, 30_000, 'node-b Ready');
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: spread }
+spec:
+  replicas: 4
+  selector: { matchLabels: { app: spread } }
+  template:
+    metadata: { labels: { app: spread } }
+    spec:
+      terminationGracePeriodSeconds: 1
+      topologySpreadConstraints: [{ maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule, labelSelector: { matchLabels: { app: spread } } }]
+      containers: [{ name: c, image: ${BUSYBOX}, imagePullPolicy: IfNotPresent, command: [sh, -c, 'while true; do sleep 1; done'] }]
+`);
+    await kubectl(['rollout', 'status', 'deployment/spread', '--timeout=90s']);
+    const nodes = (await json(['get', 'pods', '-l', 'app=spread'])).items.map((p: any) => p.spec.nodeName).sort();
+    expect(nodes).toEqual(['node-a', 'node-a', 'node-b', 'node-b']);
+  }, 180_000);
+
+  it('kill -9 of a daemon: the Node goes NotReady, its containers keep running; restarted, it is Ready with the same containers and restart counts', async () => {
+    const before = (await json(['get', 'pods', '-l', 'app=spread', '--field-selector', 'spec.nodeName=node-b'])).items;
+    const b = daemons.at(-1)!;
+    const env = envOf.get('node-b')!;
+    const pids = containerPids(env).filter((p) => p !== b.proc.child.pid);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    b.proc.child.kill('SIGKILL');
+    await b.proc.done;
+    await waitUntil(async () => ready(await json(['get', 'node', 'node-b'])) === 'Unknown' || undefined, 60_000, 'node-b NotReady (Unknown)');
+    for (const pid of pids) expect(() => process.kill(pid, 0)).not.toThrow(); // nothing of ours killed them
+    const kc = await cp.nodeKubeconfig('node-b');
+    const again = await startDaemon(env, ['--kubeconfig', kc, '--node-name', 'node-b', '--node-status-update-frequency', '2000', '--pod-cidr', '10.241.7.0/24', '--bridge-name', 'nltb7']);
+    daemons.push(again);
+    await waitUntil(async () => ready(await json(['get', 'node', 'node-b'])) === 'True' || undefined, 60_000, 'node-b Ready again');
+    try {
+      await kubectl(['rollout', 'status', 'deployment/spread', '--timeout=60s']);
+    } catch (err) {
+      console.error(await kubectl(['get', 'pods', '-o', 'yaml']), again.proc.stderr().slice(-6000));
+      throw err;
+    }
+    const after = (await json(['get', 'pods', '-l', 'app=spread', '--field-selector', 'spec.nodeName=node-b'])).items;
+    const ids = (ps: any[]) => ps.map((p) => `${p.metadata.uid}:${p.status.containerStatuses[0].containerID}:${p.status.containerStatuses[0].restartCount}`).sort();
+    expect(ids(after)).toEqual(ids(before));
+    expect(containerPids(env).filter((p) => p !== again.proc.child.pid).sort()).toEqual([...pids].sort());
+  }, 240_000);
+});
+
+/** kubectl exec through the API server needs the kubelet server (port 10250): read the file through the node instead. */
+async function kubectlExec(pod: string, cmd: string): Promise<string> {
+  const p = await json(['get', 'pod', pod]);
+  const env = envOf.get(p.spec.nodeName)!;
+  const r = await run([...env.globals, 'exec', '--socket', path.join(env.dir, 'nodelet.sock'), pod, '--', 'sh', '-c', cmd]);
+  if (r.code !== 0) throw new Error(`exec ${cmd}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** pids of the containers (shim children) of a node's env. */
+function containerPids(env: Env): number[] {
+  return leakedProcesses(env.dir);
+}
 
 afterAll(() => {
   for (const e of envs) {

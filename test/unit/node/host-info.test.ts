@@ -62,8 +62,10 @@ describe('host-info parsers', () => {
   it('picks the default-route address, else the first non-internal IPv4, else 127.0.0.1', () => {
     const ifs = { lo: [iface('127.0.0.1', true)], eth0: [iface('fe80::1', false, 'IPv6'), iface('192.168.1.5')], eth1: [iface('10.0.0.7')] };
     expect(choosePrimaryIPv4(ifs, 'eth0')).toBe('192.168.1.5');
-    expect(choosePrimaryIPv4(ifs, 'eth9')).toBe('192.168.1.5'); // eth0 sorts first
-    expect(choosePrimaryIPv4({ lo: [iface('127.0.0.1', true)], eth1: [iface('169.254.3.3'), iface('10.0.0.7')] })).toBe('10.0.0.7');
+    // no usable default route: loopback, never whichever bridge happens to exist
+    expect(choosePrimaryIPv4(ifs, 'eth9')).toBe('127.0.0.1');
+    expect(choosePrimaryIPv4({ lo: [iface('127.0.0.1', true)], eth1: [iface('169.254.3.3'), iface('10.0.0.7')] })).toBe('127.0.0.1');
+    expect(choosePrimaryIPv4({ lo: [iface('127.0.0.1', true)], eth1: [iface('169.254.3.3'), iface('10.0.0.7')] }, 'eth1')).toBe('10.0.0.7');
     expect(choosePrimaryIPv4({ lo: [iface('127.0.0.1', true)] })).toBe('127.0.0.1');
   });
 
