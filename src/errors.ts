@@ -1,7 +1,10 @@
 // One error type for the whole agent, in the style of containerd's errdefs:
 // a small closed set of categories, a stable machine-readable code per
 // failure, context added through `cause` chains, and a message that names the
-// object and says what to do next.
+// object and says what to do next. The codes are listed in src/error-codes.ts.
+
+import type { ErrorCode } from './error-codes.js';
+export type { ErrorCode } from './error-codes.js';
 
 export type ErrorCategory =
   | 'InvalidArgument'
@@ -21,11 +24,11 @@ export interface NodeletErrorOptions {
 }
 
 export class NodeletError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly category: ErrorCategory;
   readonly details: Record<string, unknown>;
 
-  constructor(category: ErrorCategory, code: string, message: string, opts: NodeletErrorOptions = {}) {
+  constructor(category: ErrorCategory, code: ErrorCode, message: string, opts: NodeletErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'NodeletError';
     this.category = category;
@@ -38,20 +41,20 @@ export class NodeletError extends Error {
   }
 }
 
-export const invalidArgument = (code: string, message: string, opts?: NodeletErrorOptions) =>
+export const invalidArgument = (code: ErrorCode, message: string, opts?: NodeletErrorOptions) =>
   new NodeletError('InvalidArgument', code, message, opts);
-export const notFound = (code: string, message: string, opts?: NodeletErrorOptions) =>
+export const notFound = (code: ErrorCode, message: string, opts?: NodeletErrorOptions) =>
   new NodeletError('NotFound', code, message, opts);
-export const alreadyExists = (code: string, message: string, opts?: NodeletErrorOptions) =>
+export const alreadyExists = (code: ErrorCode, message: string, opts?: NodeletErrorOptions) =>
   new NodeletError('AlreadyExists', code, message, opts);
-export const failedPrecondition = (code: string, message: string, opts?: NodeletErrorOptions) =>
+export const failedPrecondition = (code: ErrorCode, message: string, opts?: NodeletErrorOptions) =>
   new NodeletError('FailedPrecondition', code, message, opts);
-export const unavailable = (code: string, message: string, opts?: NodeletErrorOptions) =>
+export const unavailable = (code: ErrorCode, message: string, opts?: NodeletErrorOptions) =>
   new NodeletError('Unavailable', code, message, opts);
-export const internal = (code: string, message: string, opts?: NodeletErrorOptions) =>
+export const internal = (code: ErrorCode, message: string, opts?: NodeletErrorOptions) =>
   new NodeletError('Internal', code, message, opts);
 
-export function isNodeletError(e: unknown, code?: string): e is NodeletError {
+export function isNodeletError(e: unknown, code?: ErrorCode): e is NodeletError {
   return e instanceof NodeletError && (code === undefined || e.code === code);
 }
 

@@ -31,10 +31,12 @@ export interface FileSourceOptions {
   lookup: (namespace: string, name: string) => string | undefined;
   /** rescan interval (ms), default 20 s (kubelet's fileCheckFrequency) */
   rescanMs?: number;
+  /** kubelet names static pods <name>-<node name> (cluster mode: the mirror pods' names are unique per node) */
+  nodeName?: string;
 }
 
 /** The pods the files of `dir` declare now; `bad` lists files that failed to parse. */
-export function readManifestDir(dir: string): { pods: SourcePod[]; bad: Set<string> } {
+export function readManifestDir(dir: string, nodeName?: string): { pods: SourcePod[]; bad: Set<string> } {
   const pods: SourcePod[] = [];
   const bad = new Set<string>();
   let files: string[];
@@ -57,7 +59,8 @@ export function readManifestDir(dir: string): { pods: SourcePod[]; bad: Set<stri
       for (const w of parsed.warnings) log.warn('static pod manifest', { file, warning: w });
       for (const raw of parsed.pods) {
         const pod = structuredClone(raw);
-        pod.metadata.uid = staticPodUid(file, { ...raw, metadata: { ...raw.metadata, uid: undefined } });
+        if (nodeName) pod.metadata.name = `${raw.metadata.name}-${nodeName}`;
+        pod.metadata.uid = staticPodUid(file, { ...raw, metadata: { ...raw.metadata, name: pod.metadata.name, uid: undefined } });
         pod.metadata.annotations = { ...(pod.metadata.annotations ?? {}), [FILE_ANNOTATION]: file, [HASH_ANNOTATION]: pod.metadata.uid };
         pods.push({ pod, objects: { configMaps: parsed.configMaps, secrets: parsed.secrets } });
       }
@@ -107,7 +110,7 @@ export class FileSource {
   /** Reconcile the source with the files. */
   scan(): void {
     if (this.stopped) return;
-    const { pods, bad } = readManifestDir(this.o.dir);
+    const { pods, bad } = readManifestDir(this.o.dir, this.o.nodeName);
     const current = this.o.source.pods();
     const wanted: SourcePod[] = [];
     // a file that became invalid keeps the pods it had

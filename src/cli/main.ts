@@ -7,11 +7,12 @@ import { registerImageCommands } from './image-commands.js';
 import { registerRuntimeCommands } from './runtime-commands.js';
 import { registerPodCommands } from './pod-commands.js';
 import { globalOptions } from './globals.js';
+import { NODELET_VERSION } from '../version.js';
 
 export function buildProgram(): Command {
   const program = new Command('nodelet')
     .description('A kubelet-like node agent: runs Kubernetes Pod manifests on this Linux host')
-    .version('0.1.0')
+    .version(NODELET_VERSION)
     .option('--root <dir>', 'persistent state directory (images, layers, pods)', '/var/lib/nodelet')
     .option('--run-root <dir>', 'runtime state directory (mounts, namespaces, sockets)', '/run/nodelet')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')

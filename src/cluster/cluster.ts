@@ -6,6 +6,7 @@
 //   ObjectResolver   ConfigMaps, Secrets and service-account tokens those pods reference
 //   StatusSyncer     pod status PATCHes, the final DELETE after a graceful deletion
 //   EventSink        core/v1 Events for the API server's pods
+//   MirrorPods       the API server's read-only copies of the static pods
 // plus kubelet's node-level admission (OutOfcpu/OutOfmemory/OutOfpods …) against the Node's allocatable.
 // The agent itself knows none of this: it sees one more pod source and one more status subscriber.
 import os from 'node:os';
@@ -26,6 +27,7 @@ import { ObjectResolver } from './objects.js';
 import { ApiServerPodSource, APISERVER_SOURCE, type ApiPod } from './pod-source.js';
 import { StatusSyncer } from './status-syncer.js';
 import { EventSink } from './events.js';
+import { MirrorPods } from './mirror-pods.js';
 import { fetchKubernetesServiceEnv } from './service-env.js';
 
 const log = getLogger('cluster');
@@ -60,6 +62,7 @@ export class ClusterMode {
   readonly pods: ApiServerPodSource;
   readonly status: StatusSyncer;
   readonly events: EventSink;
+  readonly mirrors: MirrorPods;
   private readonly apiPods = new Map<string, ApiPod>();
   private serviceEnv: Record<string, string> = {};
   private offEvents?: () => void;
@@ -77,6 +80,7 @@ export class ClusterMode {
     });
     this.lease = new LeaseController({ client: this.client, nodeName: this.nodeName, nodeUid: () => this.node.nodeUid, ...(o.leaseRenewMs ? { renewIntervalMs: o.leaseRenewMs } : {}) });
     this.objects = new ObjectResolver({ client: this.client, nodeName: this.nodeName });
+    this.mirrors = new MirrorPods({ client: this.client, status: agent.status, nodeName: this.nodeName, nodeUid: () => this.node.nodeUid });
     this.pods = new ApiServerPodSource({
       client: this.client,
       nodeName: this.nodeName,
@@ -85,6 +89,7 @@ export class ClusterMode {
       known: (uid) => !!agent.getPod(uid),
       serviceEnv: () => this.serviceEnv,
       onApiPod: (uid, obj) => (obj ? this.apiPods.set(uid, obj) : this.apiPods.delete(uid)),
+      onMirrorPod: (key, obj) => this.mirrors.observe(key, obj),
     });
     this.status = new StatusSyncer({ client: this.client, status: agent.status, isApiPod: isApiServerPod, apiPod: (uid) => this.apiPods.get(uid) });
     this.events = new EventSink({ client: this.client, nodeName: this.nodeName });
@@ -110,6 +115,7 @@ export class ClusterMode {
     });
     // kubelet starts the pod source once the node informer synced; we need the Node for admission
     c.pods.start();
+    c.mirrors.start();
     log.info('joined the cluster', { node: c.nodeName, server: c.client.server, user: c.client.user });
     return c;
   }
@@ -132,6 +138,7 @@ export class ClusterMode {
 
   async stop(): Promise<void> {
     this.offEvents?.();
+    this.mirrors.stop();
     await this.pods.stop().catch((e) => log.warn('stopping the pod watch failed', { error: describeError(e) }));
     this.objects.stop();
     this.status.stop();

@@ -40,6 +40,8 @@ export interface ApiServerPodSourceOptions {
   known: (uid: string) => boolean;
   /** Environment for every container from Services (KUBERNETES_SERVICE_HOST ...). */
   serviceEnv?: () => Record<string, string>;
+  /** Mirror pods bound to this node as the watch shows them (undefined: deleted). */
+  onMirrorPod?: (key: string, obj: ApiPod | undefined) => void;
   /** The API object of each pod as last seen (the status syncer diffs against it and deletes with it). */
   onApiPod?: (uid: string, obj: ApiPod | undefined) => void;
 }
@@ -60,6 +62,8 @@ export function toAgentPod(obj: ApiPod): { pod: Pod; rejected?: SourceRejection;
   }
 }
 
+const isMirror = (obj: ApiPod) => obj.metadata.annotations?.['kubernetes.io/config.mirror'] !== undefined;
+
 export class ApiServerPodSource {
   private lw?: ListWatch;
   /** one chain of work per pod uid, so an ADDED's async object resolution and a MODIFIED never reorder */
@@ -74,11 +78,16 @@ export class ApiServerPodSource {
     this.lw = listWatch<ApiPod>(this.o.client, PODS, { fieldSelector: `spec.nodeName=${this.o.nodeName}` }, {
       onSync: (items) => {
         const present = new Set(items.map((p) => p.metadata.uid!));
+        this.o.onMirrorPod?.('*', undefined); // a relist: forget the mirrors seen so far
         for (const p of items) this.enqueue(p);
         // pods that went away while we were not watching (forced deletes)
         for (const uid of [...this.seen]) if (!present.has(uid)) this.gone(uid);
       },
-      onEvent: (type, obj) => (type === 'DELETED' ? this.gone(obj.metadata.uid!) : this.enqueue(obj)),
+      onEvent: (type, obj) => {
+        if (type !== 'DELETED') return this.enqueue(obj);
+        if (isMirror(obj)) return void this.o.onMirrorPod?.(`${obj.metadata.namespace}/${obj.metadata.name}`, undefined);
+        if (this.seen.has(obj.metadata.uid!)) this.gone(obj.metadata.uid!);
+      },
       onError: (err, info) => log.warn('pod watch failed; retrying', { error: describeError(err), attempt: info.attempt, delayMs: info.delayMs, relist: info.relist }),
     });
     return this.lw;
@@ -97,6 +106,8 @@ export class ApiServerPodSource {
   }
 
   private enqueue(obj: ApiPod): void {
+    // a mirror pod is this node's copy of one of its static pods (mirror-pods.ts), not a pod to run
+    if (isMirror(obj)) return void this.o.onMirrorPod?.(`${obj.metadata.namespace}/${obj.metadata.name}`, obj);
     const uid = obj.metadata.uid!;
     this.o.onApiPod?.(uid, obj);
     this.chain(uid, () => this.apply(obj));

@@ -76,6 +76,7 @@ export class Daemon {
         source: agent.config.source('file'),
         lookup: (ns, name) => agent.findPod(ns, name)?.pod.metadata.uid,
         rescanMs: cfg.rescanMs,
+        ...(cfg.kubeconfig ? { nodeName } : {}),
       });
       files.start();
     }

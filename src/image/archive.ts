@@ -19,7 +19,7 @@ import { createGunzip } from 'node:zlib';
 import { invalidArgument, notFound, NodeletError } from '../errors.js';
 import { indexTar, normalizeMemberName, resolveMember, type TarMember } from './archive-tar.js';
 import { MT, REF_NAME_ANNOTATION } from './archive-write.js';
-import { hostPlatform, matchPlatform, parsePlatform } from './registry/platform.js';
+import { hostPlatform, matchPlatform, parsePlatform, type Platform } from './registry/platform.js';
 
 export { writeOciLayout, MT, REF_NAME_ANNOTATION } from './archive-write.js';
 /** One platform grammar and host detection for pull, import and layouts (the registry client's). */
@@ -41,12 +41,6 @@ export interface OpenedArchive {
   /** The blob's content; the stream fails with ERR_ARCHIVE_BLOB_CORRUPT if it does not match its digest. */
   openBlob(digest: string): Promise<NodeJS.ReadableStream>;
   close(): Promise<void>;
-}
-
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
 }
 
 const CONTAINERD_NAME_ANNOTATION = 'io.containerd.image.name';

@@ -177,7 +177,7 @@ export class ImageService implements ImageProvider {
       const have = await this.getImage(ref);
       if (have && have.chainIds.every((c) => this.snapshots.hasChain(c))) return have;
       if (policy === 'Never')
-        throw notFound('ERR_IMAGE_NOT_PRESENT', `image "${ref}" is not present and the pull policy is Never: pull or import it first`, {
+        throw notFound('ERR_IMAGE_NEVER_PULL', `image "${ref}" is not present and the pull policy is Never: pull or import it first`, {
           details: { reference: ref },
         });
     }

@@ -21,6 +21,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { NodeletError, invalidArgument } from '../errors.js';
 import { getLogger, type Logger } from '../log.js';
+import { NODELET_VERSION } from '../version.js';
 import { KubeApiError, isStatus } from './errors.js';
 import { loadKubeconfig, type KubeConfig, type LoadKubeconfigOptions } from './kubeconfig.js';
 import type {
@@ -38,7 +39,6 @@ import type {
 } from './types.js';
 import { LineSplitter, listQuery, parseWarnings, patchContentType, queryString, resourcePath, watchQuery, type Query } from './wire.js';
 
-export const NODELET_VERSION = '0.1.0';
 export const defaultUserAgent = `nodelet/${NODELET_VERSION} (${process.platform}/${process.arch === 'x64' ? 'amd64' : process.arch})`;
 
 export interface KubeClientOptions {

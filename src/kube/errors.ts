@@ -26,11 +26,11 @@
 // wrong name), ERR_KUBE_TIMEOUT (DeadlineExceeded: the client's request
 // timeout), ERR_KUBE_CANCELED (Canceled: the caller's AbortSignal),
 // ERR_KUBE_DECODE (Internal: a 2xx body that is not JSON).
-import { NodeletError, type ErrorCategory } from '../errors.js';
+import { NodeletError, type ErrorCategory, type ErrorCode } from '../errors.js';
 import type { KubeStatus } from './types.js';
 
 interface CodeInfo {
-  code: string;
+  code: ErrorCode;
   category: ErrorCategory;
 }
 

@@ -11,6 +11,7 @@
 //   parseEvictionThresholds / computePressure / updatePressure → conditions
 
 import { invalidArgument } from '../errors.js';
+import { LABEL_OS } from '../pod/admission.js';
 import { parseQuantity, tryParseQuantity } from '../pod/quantity.js';
 import type { HostInfo } from './host-info.js';
 import {
@@ -23,7 +24,8 @@ import {
   type QuantityFormat,
 } from './quantity-format.js';
 import type { NodeCondition, NodeImage, NodeObject, NodeStatus, NodeSystemInfo, Taint, ContainerImage } from './types.js';
-import { KUBELET_VERSION, NODELET_VERSION, RUNTIME_NAME } from './version.js';
+import { NODELET_VERSION } from '../version.js';
+import { KUBELET_VERSION, RUNTIME_NAME } from './version.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -50,7 +52,6 @@ export const NODE_STATUS_REPORT_FREQUENCY_MS = 5 * 60_000;
 export const PRESSURE_TRANSITION_PERIOD_MS = 5 * 60_000;
 
 export const LABEL_HOSTNAME = 'kubernetes.io/hostname';
-export const LABEL_OS = 'kubernetes.io/os';
 export const LABEL_ARCH = 'kubernetes.io/arch';
 export const LABEL_BETA_OS = 'beta.kubernetes.io/os';
 export const LABEL_BETA_ARCH = 'beta.kubernetes.io/arch';

@@ -2,8 +2,7 @@
 // far as nodelet reads or writes them.
 
 import type { KubeObject, ObjectMeta } from '../kube/types.js';
-
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
+import type { ConditionStatus } from '../pod/api-types.js';
 
 export interface NodeCondition {
   type: string;

@@ -1,10 +1,7 @@
-// Versions nodelet reports in Node.status.nodeInfo.
+// Versions nodelet reports in Node.status.nodeInfo (its own, NODELET_VERSION, is in src/version.ts).
 
 /** The Kubernetes (kubelet) version whose node behaviour nodelet implements; reported as kubeletVersion. */
 export const KUBELET_VERSION = 'v1.36.3';
-
-/** nodelet's own version (package.json; a unit test keeps the two equal). */
-export const NODELET_VERSION = '0.1.0';
 
 /** The runtime type in containerRuntimeVersion ("nodelet://0.1.0"). */
 export const RUNTIME_NAME = 'nodelet';

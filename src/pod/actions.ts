@@ -14,8 +14,7 @@ import type { ContainerStatus as RuntimeContainerStatus, PodSandboxStatus } from
 import type { Container, Pod } from './api-types.js';
 import { isSidecar } from './api-types.js';
 import { Backoff, backoffKey } from './backoff.js';
-
-export type ProbeResult = 'success' | 'failure' | 'unknown';
+import type { ProbeResultKind } from './probe.js';
 
 export interface RuntimePodStatus {
   sandboxes: Pick<PodSandboxStatus, 'id' | 'state' | 'createdAt' | 'ips'>[];
@@ -26,7 +25,7 @@ export interface ActionOptions {
   now: number;
   backoff: Backoff;
   /** Latest liveness / startup probe results by container id; `started` = startup probe passed (or none). */
-  probe?: (containerId: string, kind: 'liveness' | 'startup') => ProbeResult | undefined;
+  probe?: (containerId: string, kind: 'liveness' | 'startup') => ProbeResultKind | undefined;
   started?: (containerId: string) => boolean;
   /** The pod is being deleted: kill everything, start nothing. */
   deleting?: boolean;

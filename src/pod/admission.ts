@@ -122,7 +122,7 @@ export function rejectedPodStatus(result: { reason: string; message: string }): 
 
 // ---------------------------------------------------------------- resource names (v1helper)
 
-const LABEL_OS = 'kubernetes.io/os';
+export const LABEL_OS = 'kubernetes.io/os';
 
 function isPrefixedNativeResource(name: string): boolean {
   return name.includes('kubernetes.io/');
@@ -421,8 +421,9 @@ export function untoleratedNoExecuteTaint(pod: AdmissionPod, node: AdmissionNode
 
 /** types.IsStaticPod: the config source annotation says the pod did not come from the API server. */
 export function isStaticPod(pod: AdmissionPod): boolean {
+  // kubelet: any source but the API server ('apiserver' here; 'api' is nodelet's local socket API, whose pods no scheduler placed)
   const src = pod.metadata?.annotations?.['kubernetes.io/config.source'];
-  return src !== undefined && src !== 'api';
+  return src !== undefined && src !== 'apiserver';
 }
 
 // ---------------------------------------------------------------- admit

@@ -4,13 +4,15 @@
 // Only the fields nodelet implements are modelled: anything else found in a
 // manifest is reported as a warning by src/pod/manifest.ts.
 
+// Enums shared with lower layers are defined there: the image side's pull policy, the QoS class (src/cri/types.ts).
+import type { QosClass } from '../runtime/types.js';
+import type { PullPolicy } from '../image/types.js';
+
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 export type ContainerRestartPolicy = 'Always';
-export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 export type DNSPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
-export type PodQOSClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
 export type TerminationMessagePolicy = 'File' | 'FallbackToLogsOnError';
 export type HostPathType =
@@ -440,7 +442,7 @@ export interface PodStatus {
   startTime?: string;
   initContainerStatuses?: ContainerStatus[];
   containerStatuses?: ContainerStatus[];
-  qosClass?: PodQOSClass;
+  qosClass?: QosClass;
 }
 
 // ---------------------------------------------------------------- top-level objects

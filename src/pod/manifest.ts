@@ -11,6 +11,7 @@
 // all errors of all objects gathered into one ManifestError.
 
 import { parseAllDocuments } from 'yaml';
+import type { ErrorCode } from '../error-codes.js';
 import type { ConfigMap, Pod, PodObjects, Secret } from './api-types.js';
 import { ManifestError, invalid, required, notSupported, type FieldError } from './field-errors.js';
 import { checkShape } from './schema.js';
@@ -49,7 +50,7 @@ export class UnsupportedKindError extends ManifestError {
     super('manifest', errors, { source });
     this.name = 'UnsupportedKindError';
     this.message = lines.join('\n');
-    (this as { code: string }).code = 'ERR_KIND_NOT_SUPPORTED';
+    (this as { code: ErrorCode }).code = 'ERR_KIND_NOT_SUPPORTED';
   }
 }
 

@@ -2,7 +2,8 @@
 // pod-level resources kubelet derives from its containers
 // (resourcehelper.PodRequests/PodLimits, cm.ResourceConfigForPod).
 
-import type { Container, Pod, PodQOSClass, ResourceList } from './api-types.js';
+import type { QosClass } from '../runtime/types.js';
+import type { Container, Pod, ResourceList } from './api-types.js';
 import { isSidecar } from './api-types.js';
 import { tryParseQuantity, quantityMilli, quantityValue } from './quantity.js';
 import type { PodSandboxConfig } from '../runtime/types.js';
@@ -38,7 +39,7 @@ export function containerLimits(c: Container): Partial<Record<Res, number>> {
   return out;
 }
 
-export function getPodQOS(pod: Pod): PodQOSClass {
+export function getPodQOS(pod: Pod): QosClass {
   const requests: Partial<Record<Res, number>> = {};
   const limits: Partial<Record<Res, number>> = {};
   let guaranteed = true;

@@ -6,7 +6,7 @@
 // fsGroup). src/volumes/manager.ts carries a plan out on the host.
 
 import { createHmac } from 'node:crypto';
-import { NodeletError } from '../errors.js';
+import { NodeletError, type ErrorCode } from '../errors.js';
 import type { ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, PodObjects, Secret, Volume } from './api-types.js';
 import { podFieldValue, resourceFieldValue } from './env.js';
 import { podResources } from './qos.js';
@@ -68,7 +68,7 @@ export type VolumePlan =
       gid?: number;
     };
 
-export function volumeError(code: string, volume: string, message: string, cause?: unknown): NodeletError {
+export function volumeError(code: ErrorCode, volume: string, message: string, cause?: unknown): NodeletError {
   return new NodeletError('FailedPrecondition', code, `volume "${volume}": ${message}`, { cause, details: { volume } });
 }
 

@@ -30,9 +30,9 @@ import { processStartTime, readJsonIfExists as readJson } from '../sys/proc.js';
 
 const log = getLogger('snapshot');
 
-/** The store's cross-process locks (src/sys/lock.ts), with the store's timeout and error code. */
+/** The store's cross-process locks (src/sys/lock.ts), with the store's timeout (ERR_LOCK_TIMEOUT). */
 function withLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
-  return withFileLock(file, fn, { timeoutMs: 10 * 60_000, timeoutCode: 'ERR_SNAPSHOT_LOCK_TIMEOUT' });
+  return withFileLock(file, fn, { timeoutMs: 10 * 60_000 });
 }
 
 export type SnapshotDriver = 'overlay' | 'copy';

@@ -164,10 +164,8 @@ export function unlock(file: string): void {
 }
 
 export interface LockWaitOptions {
-  /** Give up after this long (default: wait forever) with a NodeletError (Unavailable) of code `timeoutCode`. */
+  /** Give up after this long (default: wait forever) with a NodeletError (Unavailable) ERR_LOCK_TIMEOUT. */
   timeoutMs?: number;
-  /** Error code of the timeout (default ERR_LOCK_TIMEOUT). */
-  timeoutCode?: string;
   /** Longest pause between attempts (default 200 ms; they start at 5 ms and double). */
   pollMs?: number;
   signal?: AbortSignal;
@@ -190,7 +188,7 @@ export async function acquireLock(file: string, opts: LockWaitOptions = {}): Pro
       const h = readLockHolder(file);
       throw new NodeletError(
         'Unavailable',
-        opts.timeoutCode ?? 'ERR_LOCK_TIMEOUT',
+        'ERR_LOCK_TIMEOUT',
         `Timed out after ${opts.timeoutMs} ms waiting for the lock ${file}${h ? ` held by process ${h.pid}; if that process is stuck, stop it and retry` : ''}`,
         { details: { path: file, ...(h ? { holderPid: h.pid } : {}) } },
       );

@@ -20,6 +20,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // the workloads go first (a stopped daemon leaves its containers running, by design)
+  for (const e of envs) fs.rmSync(path.join(e.dir, 'manifests', 'static.yaml'), { force: true });
   await cp?.kubectl(['delete', 'deployments,jobs,pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
   for (const e of envs) await waitUntil(() => leftovers(e, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, `pods of ${e.dir} gone`).catch((err) => console.warn(String(err)));
   for (const d of daemons) await d.stop().catch(() => undefined);
@@ -28,7 +29,7 @@ afterAll(async () => {
     removeCgroup(e.cgroupParent);
     fs.rmSync(e.dir, { recursive: true, force: true });
   }
-}, 120_000);
+}, 240_000);
 
 async function kubectl(args: string[], input?: string): Promise<string> {
   const r = await cp.kubectl(args, input === undefined ? {} : { input });
@@ -133,6 +134,35 @@ spec:
     expect(pods[0].status.phase).toBe('Succeeded');
     expect(pods[0].status.containerStatuses[0].state.terminated).toMatchObject({ exitCode: 0, reason: 'Completed' });
     await kubectl(['delete', 'job', 'once', '--cascade=foreground', '--wait=true']);
+  }, 180_000);
+});
+
+describe('static pods in a cluster', () => {
+  it('a static pod gets a mirror pod (<name>-<node>, owned by the Node) with its status; removing the file removes both', async () => {
+    const env = envOf.get('node-a')!;
+    const file = path.join(env.dir, 'manifests', 'static.yaml');
+    fs.writeFileSync(file, `apiVersion: v1
+kind: Pod
+metadata: { name: stat, labels: { tier: static } }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{ name: c, image: ${BUSYBOX}, imagePullPolicy: IfNotPresent, command: [sh, -c, 'while true; do sleep 1; done'] }]
+`);
+    const mirror = await waitUntil(async () => {
+      const p = await json(['get', 'pod', 'stat-node-a']).catch(() => undefined);
+      return p?.status?.phase === 'Running' ? p : undefined;
+    }, 60_000, 'mirror pod Running').catch((err) => {
+      console.error(daemons[0]!.proc.stderr().split('\n').filter((l) => /mirror|static|warn|error/.test(l)).slice(-20).join('\n'));
+      throw err;
+    });
+    expect(mirror.metadata.annotations['kubernetes.io/config.mirror']).toBeTruthy();
+    expect(mirror.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'Node', name: 'node-a', controller: true })]);
+    expect(mirror.spec.nodeName).toBe('node-a');
+    // deleted by a user: the node puts it back
+    await kubectl(['delete', 'pod', 'stat-node-a', '--wait=true']);
+    await waitUntil(async () => (await json(['get', 'pod', 'stat-node-a']).catch(() => undefined))?.metadata?.uid !== mirror.metadata.uid || undefined, 30_000, 'mirror re-created');
+    fs.rmSync(file);
+    await waitUntil(async () => (await cp.kubectl(['get', 'pod', 'stat-node-a'])).code !== 0 || undefined, 60_000, 'mirror pod gone');
   }, 180_000);
 });
 

@@ -11,7 +11,7 @@
 
 import { invalidArgument } from '../../errors.js';
 import { capabilityNumber } from '../capabilities.js';
-import { EPERM, GOARCH, type SeccompAction, type SeccompArg, type SeccompCondition, type SeccompProfile } from './profile.js';
+import { ENOSYS, EPERM, GOARCH, type SeccompAction, type SeccompArg, type SeccompCondition, type SeccompProfile } from './profile.js';
 import { SYSCALLS_I386, SYSCALLS_X86_64 } from './syscalls.generated.js';
 
 /** BPF_MAXINSNS */
@@ -29,7 +29,6 @@ export const RET = {
 
 export const AUDIT_ARCH = { X86_64: 0xc000003e, I386: 0x40000003 } as const;
 export const X32_SYSCALL_BIT = 0x40000000;
-const ENOSYS = 38;
 
 /** Opcodes used (linux/bpf_common.h). */
 export const OP = {

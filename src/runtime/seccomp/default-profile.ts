@@ -5,7 +5,7 @@
 // io_uring (blocked by current Docker and containerd 2.x), no minKernel gates
 // (nodelet needs a kernel far newer than any of them).
 
-import type { SeccompProfile, SeccompRule } from './profile.js';
+import { ENOSYS, type SeccompProfile, type SeccompRule } from './profile.js';
 
 /** Always allowed, on every architecture (names unknown to an arch are skipped). */
 const ALLOWED = `
@@ -74,7 +74,6 @@ const PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 const CLONE_NEW_FLAGS = 0x00020000 /* NS */ | 0x04000000 /* UTS */ | 0x08000000 /* IPC */ | 0x10000000 /* USER */ |
   0x20000000 /* PID */ | 0x40000000 /* NET */ | 0x02000000; /* CGROUP */
 
-const ENOSYS = 38;
 const words = (s: string) => s.split(/\s+/).filter(Boolean);
 const allow = (names: string, extra: Partial<SeccompRule> = {}): SeccompRule => ({ names: words(names), action: 'SCMP_ACT_ALLOW', args: [], ...extra });
 

@@ -52,6 +52,7 @@ export interface SeccompProfile {
 }
 
 const EPERM = 1;
+const ENOSYS = 38;
 export const MAX_ERRNO = 4095;
 
 type Obj = Record<string, unknown>;
@@ -174,4 +175,4 @@ export function parseProfile(text: string, source: string, hostArch: string = pr
   return normalizeProfile(v, source, hostArch);
 }
 
-export { EPERM };
+export { EPERM, ENOSYS };

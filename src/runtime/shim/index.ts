@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { constants as osConstants } from 'node:os';
-import { NodeletError, alreadyExists, errnoName, failedPrecondition, isNodeletError, unavailable } from '../../errors.js';
+import { NodeletError, alreadyExists, errnoName, failedPrecondition, isNodeletError, unavailable, type ErrorCode } from '../../errors.js';
 import { getLogger } from '../../log.js';
 import { encodeExec, encodePlan, type ExecIo, type ExecRequestLike } from './encode.js';
 import type { ExecResult, ExecSession } from '../types.js';
@@ -58,7 +58,7 @@ export interface ShimStartDetails {
 /** A failure before the process exec'd (kubelet's StartError / CreateContainerError). */
 export class ShimStartError extends NodeletError {
   declare readonly details: ShimStartDetails & Record<string, unknown>;
-  constructor(message: string, details: ShimStartDetails, code = 'ERR_CONTAINER_START') {
+  constructor(message: string, details: ShimStartDetails, code: ErrorCode = 'ERR_CONTAINER_START') {
     super('FailedPrecondition', code, message, { details: { ...details } });
     this.name = 'ShimStartError';
   }
@@ -150,7 +150,7 @@ function readStatus(stream: Readable, onRecord: (r: WireRecord) => void): Promis
   });
 }
 
-function startError(what: string, r: WireRecord, code?: string): ShimStartError {
+function startError(what: string, r: WireRecord, code?: ErrorCode): ShimStartError {
   const [stage = 'unknown', errnoStr = '0', message = ''] = r.fields;
   const errno = Number(errnoStr);
   const name = errno ? errnoName(errno) : 'EUNKNOWN';

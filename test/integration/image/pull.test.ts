@@ -490,7 +490,7 @@ describe('registry faults', () => {
     proxy = await startProxy(reg.url, () => ({ kind: 'pass' }));
     const svc = new ImageService({ root: newRoot() });
     const ref = `${proxy.host}/faulty:v1`;
-    await expect(svc.ensureImage(ref, 'Never')).rejects.toMatchObject({ code: 'ERR_IMAGE_NOT_PRESENT' });
+    await expect(svc.ensureImage(ref, 'Never')).rejects.toMatchObject({ code: 'ERR_IMAGE_NEVER_PULL' });
     expect(proxy.requests).toEqual([]);
     const a = await svc.ensureImage(ref, 'IfNotPresent');
     const n = proxy.requests.length;

@@ -13,7 +13,7 @@ import {
   readHostInfo,
 } from '../../../src/node/host-info.js';
 import { formatIntegerQuantity, formatMilliQuantity, quantitiesEqual, toNano } from '../../../src/node/quantity-format.js';
-import { NODELET_VERSION } from '../../../src/node/version.js';
+import { NODELET_VERSION } from '../../../src/version.js';
 
 const ROUTE = `Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth1\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0

@@ -193,7 +193,7 @@ describe('node name, affinity, ports, taints (as far as kubelet checks them)', (
     expect(computePodAdmission(tolerating, tainted, [])).toEqual({ admit: true }); // NoSchedule is the scheduler's business
     const staticPod = pod([c()], {}, { annotations: { 'kubernetes.io/config.source': 'file' } });
     expect(computePodAdmission(staticPod, tainted, [])).toEqual({ admit: true });
-    const apiPod = pod([c()], {}, { annotations: { 'kubernetes.io/config.source': 'api' } });
+    const apiPod = pod([c()], {}, { annotations: { 'kubernetes.io/config.source': 'apiserver' } });
     expect(reject(apiPod, [], tainted).reason).toBe('TaintToleration');
   });
 

@@ -64,8 +64,8 @@ describe('withLock', () => {
     const d = tmp();
     expect(ownerAlive(ownerTag())).toBe(true);
     fs.writeFileSync(join(d, 'x.lock'), ownerTag());
-    const err = await withLock(join(d, 'x.lock'), async () => 'no', { timeoutMs: 150, timeoutCode: 'ERR_SNAPSHOT_LOCK_TIMEOUT' }).catch((e: unknown) => e);
-    expect(isNodeletError(err, 'ERR_SNAPSHOT_LOCK_TIMEOUT')).toBe(true);
+    const err = await withLock(join(d, 'x.lock'), async () => 'no', { timeoutMs: 150 }).catch((e: unknown) => e);
+    expect(isNodeletError(err, 'ERR_LOCK_TIMEOUT')).toBe(true);
     expect(String((err as Error).message)).toContain(String(process.pid));
   });
 });
