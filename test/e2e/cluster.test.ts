@@ -22,13 +22,19 @@ afterAll(async () => {
   // the workloads go first (a stopped daemon leaves its containers running, by design)
   for (const e of envs) fs.rmSync(path.join(e.dir, 'manifests', 'static.yaml'), { force: true });
   await cp?.kubectl(['delete', 'deployments,jobs,pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
-  for (const e of envs) await waitUntil(() => leftovers(e, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, `pods of ${e.dir} gone`).catch((err) => console.warn(String(err)));
+  // every pod torn down by its node: no mount, cgroup, state, veth left (the shims are gone too)
+  const leaks: string[] = [];
+  for (const e of envs) {
+    await waitUntil(() => leftovers(e, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, `pods of ${e.dir} gone`).catch(() => undefined);
+    leaks.push(...leftovers(e, { daemon: true }).filter((l) => !l.startsWith('process')));
+  }
   for (const d of daemons) await d.stop().catch(() => undefined);
   await cp?.down();
   for (const e of envs) {
     removeCgroup(e.cgroupParent);
     fs.rmSync(e.dir, { recursive: true, force: true });
   }
+  expect(leaks).toEqual([]);
 }, 240_000);
 
 async function kubectl(args: string[], input?: string): Promise<string> {
@@ -265,9 +271,6 @@ function containerPids(env: Env): number[] {
   return leakedProcesses(env.dir);
 }
 
-afterAll(() => {
-  for (const e of envs) {
-    const left = leftovers(e, { daemon: true });
     if (left.length) console.warn(`leftovers in ${e.dir}: ${left.join(', ')}`);
   }
   void path;
