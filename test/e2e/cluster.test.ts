@@ -271,7 +271,3 @@ function containerPids(env: Env): number[] {
   return leakedProcesses(env.dir);
 }
 
-    if (left.length) console.warn(`leftovers in ${e.dir}: ${left.join(', ')}`);
-  }
-  void path;
-});
