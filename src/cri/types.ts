@@ -23,3 +23,15 @@ export interface PortMapping {
   protocol: 'TCP' | 'UDP' | 'SCTP';
   hostIP?: string;
 }
+
+/** A character or block device node: on the host, or to create in a container. */
+export interface DeviceNode {
+  /** absolute path ("/dev/null") */
+  path: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}

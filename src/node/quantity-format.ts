@@ -6,7 +6,7 @@
 // of-3 exponent ("2", "1500m", "110", "10k"). Also exact nano-scaled
 // arithmetic on parsed quantities (sums and comparisons without float error).
 
-import { parseQuantity, type ParsedQuantity } from '../pod/quantity.js';
+import { parseQuantity, quantityNano, type ParsedQuantity } from '../pod/quantity.js';
 import type { Quantity } from '../pod/api-types.js';
 
 export type QuantityFormat = 'BinarySI' | 'DecimalSI';
@@ -62,17 +62,7 @@ export function formatMilliQuantity(milli: bigint | number): string {
 }
 
 /** value in units of 10^-9, rounded up (Kubernetes keeps nano precision). */
-export function toNano(q: Quantity | ParsedQuantity): bigint {
-  const p = typeof q === 'object' ? q : parseQuantity(q);
-  let n = p.digits << BigInt(p.binExp);
-  const e = p.decExp + 9;
-  if (e >= 0) n *= 10n ** BigInt(e);
-  else {
-    const d = 10n ** BigInt(-e);
-    n = (n + d - 1n) / d;
-  }
-  return p.negative ? -n : n;
-}
+export const toNano = quantityNano;
 
 const NANO = 1_000_000_000n;
 const MILLI_PER_NANO = 1_000_000n;

@@ -19,7 +19,7 @@
 // set; plus spec.overhead. A rejected pod becomes Failed with the reason and
 // "Pod was rejected: <message>" (kubelet's rejectPod).
 
-import { tryParseQuantity } from './quantity.js';
+import { quantityNano, tryParseQuantity } from './quantity.js';
 import type { Quantity } from './api-types.js';
 
 // ---------------------------------------------------------------- types (the subset of core/v1 read here)
@@ -152,15 +152,7 @@ type ResourceAmounts = Map<string, bigint>;
 
 function nano(q: Quantity | undefined): bigint {
   const p = tryParseQuantity(q);
-  if (!p) return 0n;
-  let n = p.digits << BigInt(p.binExp);
-  const e = p.decExp + 9;
-  if (e >= 0) n *= 10n ** BigInt(e);
-  else {
-    const d = 10n ** BigInt(-e);
-    n = (n + d - 1n) / d;
-  }
-  return p.negative ? -n : n;
+  return p ? quantityNano(p) : 0n;
 }
 
 function toAmounts(list: Record<string, Quantity> | undefined): ResourceAmounts {

@@ -79,6 +79,19 @@ function scaled(p: ParsedQuantity, scale: number): number {
 }
 
 /** Integer value rounded up (bytes for memory). */
+/** The exact value in units of 10^-9, rounded up (Kubernetes keeps nano precision). */
+export function quantityNano(q: Quantity | ParsedQuantity): bigint {
+  const p = typeof q === 'object' ? q : parseQuantity(q);
+  let n = p.digits << BigInt(p.binExp);
+  const e = p.decExp + 9;
+  if (e >= 0) n *= 10n ** BigInt(e);
+  else {
+    const d = 10n ** BigInt(-e);
+    n = (n + d - 1n) / d;
+  }
+  return p.negative ? -n : n;
+}
+
 export function quantityValue(q: Quantity | ParsedQuantity): number {
   return scaled(typeof q === 'object' ? q : parseQuantity(q), 0);
 }

@@ -12,20 +12,12 @@
 import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Mount } from '../cri/types.js';
+import type { DeviceNode, Mount } from '../cri/types.js';
 import { MS, mount, pidfdOpen, pidfdSendSignal } from './ffi.js';
 import { mountAll, unmountAll, type UnmountOptions } from './mounts.js';
 
 /** A character or block device node of the host (for privileged containers). */
-export interface HostDevice {
-  path: string;
-  type: 'c' | 'b';
-  major: number;
-  minor: number;
-  mode: number;
-  uid: number;
-  gid: number;
-}
+export type HostDevice = DeviceNode;
 
 /** A handle on one process that a reused pid cannot redirect (a pidfd). */
 export interface ProcessHandle {

@@ -122,6 +122,26 @@ spec:
     await waitUntil(async () => (await json(['get', 'pods', '-l', 'app=web'])).items.length === 0, 60_000, 'web pods gone');
   }, 240_000);
 
+  it('node admission: a pod bound to the node that does not fit is Failed with OutOfmemory and kubelet\'s message, never started', async () => {
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: huge }
+spec:
+  nodeName: node-a
+  containers:
+    - { name: c, image: ${BUSYBOX}, imagePullPolicy: IfNotPresent, command: [sleep, '3600'], resources: { requests: { memory: 1000Gi } } }
+`);
+    const p = await waitUntil(async () => {
+      const x = await json(['get', 'pod', 'huge']);
+      return x.status?.phase === 'Failed' ? x : undefined;
+    }, 30_000, 'huge Failed');
+    expect(p.status.reason).toBe('OutOfmemory');
+    expect(p.status.message).toMatch(/^Pod was rejected: Node didn't have enough resource: memory, requested: 1073741824000, used: \d+, capacity: \d+$/);
+    expect(p.status.containerStatuses?.[0]?.state?.running).toBeUndefined();
+    await kubectl(['delete', 'pod', 'huge', '--wait=true']);
+  }, 60_000);
+
   it('runs a Job to completion and the job controller marks it Complete', async () => {
     await kubectl(['apply', '-f', '-'], `
 apiVersion: batch/v1

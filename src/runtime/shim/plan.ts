@@ -3,6 +3,8 @@
 // wire encoding lives next to it (protocol.ts) and native/ is checked against
 // it by a test so the two sides cannot drift.
 
+import type { DeviceNode } from '../../cri/types.js';
+
 export type NamespaceType = 'mnt' | 'pid' | 'net' | 'ipc' | 'uts' | 'cgroup';
 
 export interface PlanNamespace {
@@ -24,16 +26,8 @@ export interface PlanMount {
   mkdir?: 'dir' | 'file';
 }
 
-export interface PlanDevice {
-  /** Absolute path inside the container ("/dev/null"). */
-  path: string;
-  type: 'c' | 'b';
-  major: number;
-  minor: number;
-  mode: number;
-  uid: number;
-  gid: number;
-}
+/** A device node in the container (path absolute inside it, "/dev/null"). */
+export type PlanDevice = DeviceNode;
 
 export interface PlanRlimit {
   /** RLIMIT_NOFILE etc. as the Linux resource number. */
