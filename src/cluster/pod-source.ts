@@ -80,8 +80,9 @@ export class ApiServerPodSource {
         const present = new Set(items.map((p) => p.metadata.uid!));
         this.o.onMirrorPod?.('*', undefined); // a relist: forget the mirrors seen so far
         for (const p of items) this.enqueue(p);
-        // pods that went away while we were not watching (forced deletes)
-        for (const uid of [...this.seen]) if (!present.has(uid)) this.gone(uid);
+        // pods that went away while we were not watching (forced deletes, or while the daemon was down:
+        // the source's pods include those recovered from the pod store)
+        for (const uid of new Set([...this.seen, ...this.o.source.pods().keys()])) if (!present.has(uid)) this.gone(uid);
       },
       onEvent: (type, obj) => {
         if (type !== 'DELETED') return this.enqueue(obj);

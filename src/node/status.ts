@@ -68,6 +68,8 @@ export interface NodeStatusConfig {
   evictionHard: Record<string, string>;
   /** daemonEndpoints.kubeletEndpoint.Port */
   kubeletPort: number;
+  /** status.declaredFeatures (NodeDeclaredFeatures, beta in 1.36), e.g. ExtendWebSocketsToKubelet; empty: the field is left out */
+  declaredFeatures: string[];
   /** nodeStatusMaxImages; -1 reports every image */
   maxImages: number;
   /** containerRuntimeVersion = `${runtimeName}://${runtimeVersion}` */
@@ -83,6 +85,7 @@ export function defaultNodeStatusConfig(overrides: Partial<NodeStatusConfig> = {
     systemReserved: {},
     evictionHard: { ...DEFAULT_EVICTION_HARD },
     kubeletPort: DEFAULT_KUBELET_PORT,
+    declaredFeatures: [],
     maxImages: DEFAULT_MAX_IMAGES,
     runtimeName: RUNTIME_NAME,
     runtimeVersion: NODELET_VERSION,
@@ -500,6 +503,9 @@ export function computeNodeStatusWithEvents(input: NodeStatusInput): NodeStatusR
     daemonEndpoints: { kubeletEndpoint: { Port: config.kubeletPort } },
     nodeInfo,
   };
+  // kubelet sorts what it declares; the API server proxies WebSocket exec/attach/port-forward only to a node declaring ExtendWebSocketsToKubelet
+  if (config.declaredFeatures.length) status.declaredFeatures = [...config.declaredFeatures].sort();
+  else delete status.declaredFeatures;
   if (input.images !== undefined) {
     const images = computeImages(input.images, config.maxImages);
     if (images.length) status.images = images;
