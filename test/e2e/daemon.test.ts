@@ -186,4 +186,39 @@ spec:
     expect(cstatus(after, 'steady').containerID).toBe(steadyId); // not restarted
     expect(cstatus(after, 'crash').restartCount).toBeGreaterThanOrEqual(restarts);
   });
+
+  it('after a daemon SIGKILL, probes run again: the pod stays Ready, readiness can still turn False, probe metrics have samples, events are kept', async () => {
+    env = makeEnv();
+    daemon = await startDaemon(env);
+    const body = `
+apiVersion: v1
+kind: Pod
+metadata: { name: probed }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "touch /tmp/ready; exec sleep 1000"]
+      readinessProbe: { exec: { command: ["test", "-f", "/tmp/ready"] }, periodSeconds: 1 }
+`;
+    expect((await api(daemon.socket, 'POST', '/api/v1/namespaces/default/pods', body, 'application/yaml')).status).toBe(201);
+    await waitPod(daemon.socket, 'probed', (p) => cstatus(p, 'c')?.ready === true);
+    const eventsBefore = (await api(daemon.socket, 'GET', '/api/v1/namespaces/default/events')).json.items.filter((e: any) => e.involvedObject.name === 'probed').map((e: any) => e.reason);
+    expect(eventsBefore).toContain('Started');
+    await sleep(1000); // events reach the pod store within 0.5 s
+    await daemon.stop('SIGKILL');
+    daemon = await startDaemon(env);
+    // Ready from the first status after the restart (the saved result), never 0/1 for a probe period
+    const first = await waitPod(daemon.socket, 'probed', (p) => !!cstatus(p, 'c'));
+    expect(cstatus(first, 'c').ready).toBe(true);
+    const eventsAfter = (await api(daemon.socket, 'GET', '/api/v1/namespaces/default/events')).json.items.filter((e: any) => e.involvedObject.name === 'probed').map((e: any) => e.reason);
+    for (const r of new Set(eventsBefore)) expect(eventsAfter).toContain(r);
+    // the probe really runs again: make it fail and watch Ready turn False
+    const x = await run([...env.globals, 'exec', '--socket', daemon.socket, 'probed', '--', 'rm', '/tmp/ready']);
+    expect(x.code).toBe(0);
+    await waitPod(daemon.socket, 'probed', (p) => cstatus(p, 'c')?.ready === false, 15_000);
+    const metrics = (await api(daemon.socket, 'GET', '/metrics')).body;
+    expect(metrics).toMatch(/^nodelet_probe_results\{probe_type="readiness",result="failure"\} [1-9]/m);
+  });
 });
