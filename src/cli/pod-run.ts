@@ -191,6 +191,8 @@ export async function runPods(o: RunOptions): Promise<number> {
   // 4. Pods left behind by a `nodelet run` that is gone (SIGKILL): removed first (they may hold the
   // ports and names these pods want), with a warning naming them.
   const reaped = reapRunOrphans(agent, (line) => err(`warning: ${line}`), { root: o.root });
+  // this command is the pods' source (kubernetes.io/config.source: run)
+  const source = agent.config.source('run');
   const allUids = () => [...reaped.orphans.map((x) => x.uid), ...parsed.pods.map((p) => p.metadata.uid!)];
   forceKill = () => {
     for (const uid of allUids()) void agent.deletePod(uid, 0);
@@ -203,12 +205,12 @@ export async function runPods(o: RunOptions): Promise<number> {
       const owner = runOwnerValue();
       for (const p of parsed.pods) {
         p.metadata.annotations = { ...(p.metadata.annotations ?? {}), [RUN_OWNER_ANNOTATION]: owner };
-        agent.addPod(p as Pod, objects);
+        source.add(p as Pod, objects);
       }
       await Promise.race([allDone, endSeen]);
     }
     // 6. Teardown: preStop, stop with grace, sandbox, volumes, logs and state (orphans still going too).
-    await Promise.all([reaped.done, ...parsed.pods.map((p) => agent.deletePod(p.metadata.uid!))]);
+    await Promise.all([reaped.done, ...parsed.pods.map((p) => source.delete(p.metadata.uid!))]);
     finished = true;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(followers), new Promise((r) => (timer = setTimeout(r, 2000)))]);
