@@ -58,7 +58,9 @@ export function toAgentPod(obj: ApiPod): { pod: Pod; rejected?: SourceRejection;
     return { pod, warnings: parsed.warnings.filter((w) => !SCHEDULER_FIELDS.test(w)) };
   } catch (err) {
     // kubelet would run it; nodelet cannot: fail it visibly rather than ignore parts of it
-    return { pod: raw as unknown as Pod, rejected: { reason: 'UnsupportedPodSpec', message: `Pod was rejected: ${describeError(err)}` }, warnings: [] };
+    // one line, as status messages are: "... is invalid: spec.volumes[0]...; spec.containers[0]..."
+    const text = describeError(err).replace(/:\n\* /, ': ').replace(/\n\* /g, '; ');
+    return { pod: raw as unknown as Pod, rejected: { reason: 'UnsupportedPodSpec', message: `Pod was rejected: ${text}` }, warnings: [] };
   }
 }
 
