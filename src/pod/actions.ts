@@ -195,9 +195,9 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
       if (s.state === 'running') {
         const kill = probeKill(c, s, opts);
         if (kill) {
+          // killed now; restarted once it has exited, through the same CrashLoopBackOff as a crash
+          // (sidecars restart regardless of the pod's restartPolicy)
           actions.containersToKill.push(kill);
-          // restart it after the kill (sidecars restart regardless of the pod's restartPolicy)
-          if (!actions.initContainerToStart) actions.initContainerToStart = { name: c.name, attempt: s.attempt + 1, init: true };
           if (!initialized) {
             initDone = false;
             break;
@@ -271,8 +271,9 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
       continue;
     }
     if (shouldRestartOnFailure(pod)) {
+      // killed now; restarted once it has exited, through the same CrashLoopBackOff as a crash (kubelet)
       kill.message += ', will be restarted';
-      actions.containersToStart.push({ name: c.name, attempt: s.attempt + 1, init: false });
+      keep++;
     }
     actions.containersToKill.push(kill);
   }

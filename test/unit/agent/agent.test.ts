@@ -118,6 +118,21 @@ describe('NodeAgent sync (fake runtime)', () => {
     await wait(() => expect(cs(agent, p.metadata.uid!, 'web')?.restartCount).toBeGreaterThanOrEqual(1));
   });
 
+  it('restarts after liveness kills go through CrashLoopBackOff, as after crashes', async () => {
+    const rt = new FakeRuntime();
+    const prober = new ScriptedProber(rt);
+    const { agent } = makeAgent(rt, tmp(), { prober: prober.fn });
+    const p = pod({ containers: [{ name: 'web', image: 'img:1', livenessProbe: probe('liveness') } as never] });
+    prober.results.set('web/liveness', 'failure');
+    agent.addPod(p);
+    await wait(() => expect(cs(agent, p.metadata.uid!, 'web')?.state.waiting?.reason).toBe('CrashLoopBackOff'), 8000);
+    const byAttempt = rt.byName('web');
+    expect(byAttempt.length).toBeGreaterThanOrEqual(2);
+    // the second restart waited for the back-off (200 ms here) after the killed container exited
+    if (byAttempt.length >= 3) expect(Date.parse(byAttempt[2]!.createdAt) - Date.parse(byAttempt[1]!.finishedAt!)).toBeGreaterThanOrEqual(190);
+    expect(agent.events({ uid: p.metadata.uid! }).some((e) => e.reason === 'BackOff')).toBe(true);
+  });
+
   it('init containers run one after another before the app; a sidecar keeps running beside it', async () => {
     const rt = new FakeRuntime();
     const { agent } = makeAgent(rt, tmp());
