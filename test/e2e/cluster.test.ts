@@ -228,6 +228,39 @@ spec:
     await kubectl(['delete', 'pod', 'reader', '--wait=true']);
   }, 180_000);
 
+  it('a missing ConfigMap keeps a container in CreateContainerConfigError (env) or the pod in ContainerCreating (volume) until it appears', async () => {
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: wants-env }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      command: [sh, -c, 'echo $V; while true; do sleep 1; done']
+      env: [{ name: V, valueFrom: { configMapKeyRef: { name: later, key: v } } }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: wants-vol }
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes: [{ name: l, configMap: { name: later } }]
+  containers:
+    - { name: c, image: ${BUSYBOX}, imagePullPolicy: IfNotPresent, command: [sh, -c, 'while true; do sleep 1; done'], volumeMounts: [{ name: l, mountPath: /l }] }
+`);
+    const waiting = async (name: string) => (await json(['get', 'pod', name])).status?.containerStatuses?.[0]?.state?.waiting?.reason;
+    await waitUntil(async () => (await waiting('wants-env')) === 'CreateContainerConfigError' || undefined, 30_000, 'wants-env CreateContainerConfigError');
+    await waitUntil(async () => (await waiting('wants-vol')) === 'ContainerCreating' || undefined, 30_000, 'wants-vol ContainerCreating');
+    await kubectl(['create', 'configmap', 'later', '--from-literal=v=arrived']);
+    await kubectl(['wait', '--for=condition=Ready', 'pod/wants-env', 'pod/wants-vol', '--timeout=60s']);
+    expect((await kubectlExec('wants-vol', 'cat /l/v')).trim()).toBe('arrived');
+    expect((await kubectlExec('wants-env', 'echo $V')).trim()).toBe('arrived');
+    await kubectl(['delete', 'pod', 'wants-env', 'wants-vol', '--wait=true']);
+  }, 120_000);
+
   it('two nodelet nodes are Ready and the scheduler spreads pods over them', async () => {
     await startNode('node-b', ['--pod-cidr', '10.241.7.0/24', '--bridge-name', 'nltb7']);
     await waitUntil(async () => ready(await json(['get', 'node', 'node-b']).catch(() => undefined)) === 'True' || undefined, 30_000, 'node-b Ready');
