@@ -22,8 +22,8 @@ const log = getLogger('cluster.pods');
 export const PODS: ResourceRef = { group: '', version: 'v1', resource: 'pods' };
 export const APISERVER_SOURCE = 'apiserver';
 
-/** Warnings about fields the scheduler and controllers handle: expected on every API pod, not worth a log line. */
-const SCHEDULER_FIELDS = /spec\.(nodeSelector|affinity|tolerations|schedulerName|priority|priorityClassName|preemptionPolicy|topologySpreadConstraints|schedulingGates|nodeName)\b/;
+/** Warnings about fields the scheduler, controllers and garbage collector handle: expected on API pods, not worth a log line. */
+const SCHEDULER_FIELDS = /spec\.(nodeSelector|affinity|tolerations|schedulerName|priority|priorityClassName|preemptionPolicy|topologySpreadConstraints|schedulingGates|nodeName)\b|metadata\.(ownerReferences|finalizers|generateName|generation)\b/;
 
 export interface ObjectsPort {
   resolve(pod: Pod): Promise<PodObjects>;
