@@ -240,6 +240,13 @@ type ClusterErrorCode =
   | 'ERR_TOKEN_REQUEST_ANSWER'
   | 'ERR_SERVICE_ENV_FETCH';
 
+/** The kubelet server on port 10250 (src/kubelet). */
+type KubeletErrorCode =
+  | 'ERR_KUBELET_SERVING_CERT'
+  | 'ERR_KUBELET_CLIENT_CA'
+  | 'ERR_KUBELET_LISTEN'
+  | 'ERR_KUBELET_REVIEW';
+
 /** The command line and its client of the daemon's API (src/cli). */
 type CliErrorCode =
   | 'ERR_NOT_ROOT'
@@ -260,4 +267,5 @@ export type ErrorCode =
   | KubeErrorCode
   | NodeErrorCode
   | ClusterErrorCode
+  | KubeletErrorCode
   | CliErrorCode;

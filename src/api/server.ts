@@ -332,47 +332,11 @@ export class ApiServer {
   }
 
   private async logs(ns: string, name: string, q: URLSearchParams, res: http.ServerResponse): Promise<void> {
-    const agent = this.opts.agent;
     const v = this.findPod(ns, name);
     if (!v) return this.fail(res, 404, `pods "${name}" not found`);
-    const pod = v.pod;
-    const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
-    let cname = q.get('container') ?? undefined;
-    if (!cname) {
-      if (pod.spec.containers.length > 1)
-        return this.fail(res, 400, `a container name must be specified for pod ${name}, choose one of: [${pod.spec.containers.map((c) => c.name).join(' ')}]`);
-      cname = pod.spec.containers[0]!.name;
-    }
-    if (!all.includes(cname)) return this.fail(res, 400, `container ${cname} is not valid for pod ${name}`);
-    const statuses = (await agent.podContainers(pod.metadata.uid!)).filter((s) => s.name === cname).sort((a, b) => b.attempt - a.attempt);
-    const previous = q.get('previous') === 'true' || q.get('previous') === '1';
-    const target = previous ? statuses[1] : statuses[0];
-    if (!target)
-      return this.fail(res, 400, previous ? `previous terminated container "${cname}" in pod "${name}" not found` : `container "${cname}" in pod "${name}" is waiting to start`);
-    const ts = q.get('timestamps') === 'true' || q.get('timestamps') === '1';
-    const tail = q.get('tailLines') !== null ? Number(q.get('tailLines')) : undefined;
-    const fmt = (r: LogRecord) => (ts ? `${r.time} ${r.text}\n` : `${r.text}\n`);
-    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
-    const follow = (q.get('follow') === 'true' || q.get('follow') === '1') && !previous;
-    let recs = readLog(target.logPath, { withRotated: true });
-    if (tail !== undefined && tail >= 0) recs = recs.slice(Math.max(0, recs.length - tail));
-    for (const r of recs) res.write(fmt(r));
-    if (!follow) return void res.end();
-    // Follow from the current end of the live file; survives rotation.
-    const abort = new AbortController();
-    res.on('close', () => abort.abort());
-    let exited = false;
-    const off = agent.runtime.onContainerExit((e) => {
-      if (e.containerId === target.id) exited = true;
-    });
-    const st = await agent.runtime.containerStatus(target.id).catch(() => undefined);
-    if (!st || st.state === 'exited') exited = true;
-    try {
-      await followLog(target.logPath, (r) => res.write(fmt(r)), { fromEnd: true, signal: abort.signal, pollMs: 100, done: () => exited });
-    } finally {
-      off();
-      res.end();
-    }
+    const o = parseLogQuery(q);
+    if ('error' in o) return this.fail(res, 400, o.error);
+    return streamContainerLog(this.opts.agent, v, o, res, (code, message) => this.fail(res, code, message));
   }
 
   /** The running container an exec goes to, or the HTTP error that says why there is none. */
@@ -472,6 +436,126 @@ function rejectUpgrade(socket: Duplex, code: number, body: unknown): void {
   socket.end(
     `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
   );
+}
+
+/** The query of a container log (core/v1 PodLogOptions; the local API's `…/pods/{name}/log` and kubelet's `/containerLogs`). */
+export interface ContainerLogOptions {
+  container?: string;
+  follow: boolean;
+  previous: boolean;
+  timestamps: boolean;
+  /** the last N lines only */
+  tailLines?: number;
+  /** records newer than this (RFC 3339 or ms since the epoch, from sinceSeconds or sinceTime) */
+  sinceMs?: number;
+  /** stop after this many bytes */
+  limitBytes?: number;
+  /** Stdout, Stderr or All (default) */
+  stream?: 'Stdout' | 'Stderr' | 'All';
+}
+
+const boolParam = (v: string | null) => v === 'true' || v === '1';
+
+/** PodLogOptions from a query; `now` for sinceSeconds. Invalid values are an error (kubelet answers 400). */
+export function parseLogQuery(q: URLSearchParams, now = Date.now()): ContainerLogOptions | { error: string } {
+  const o: ContainerLogOptions = { follow: boolParam(q.get('follow')), previous: boolParam(q.get('previous')), timestamps: boolParam(q.get('timestamps')) };
+  const c = q.get('container');
+  if (c) o.container = c;
+  const int = (k: string, min: number): number | undefined | { error: string } => {
+    const v = q.get(k);
+    if (v === null || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) return { error: `${k}: must be ${min === 1 ? 'a positive ' : 'an '}integer, got "${v}"` };
+    return n;
+  };
+  const tail = int('tailLines', -Infinity);
+  if (typeof tail === 'object') return tail;
+  if (tail !== undefined && tail >= 0) o.tailLines = tail; // negative: all (kubectl's --tail=-1)
+  const since = int('sinceSeconds', 1);
+  if (typeof since === 'object') return since;
+  const limit = int('limitBytes', 1);
+  if (typeof limit === 'object') return limit;
+  if (limit !== undefined) o.limitBytes = limit;
+  const sinceTime = q.get('sinceTime');
+  if (since !== undefined && sinceTime) return { error: 'at most one of sinceTime or sinceSeconds may be specified' };
+  if (since !== undefined) o.sinceMs = now - since * 1000;
+  if (sinceTime) {
+    const t = Date.parse(sinceTime);
+    if (Number.isNaN(t)) return { error: `sinceTime: "${sinceTime}" is not an RFC 3339 time` };
+    o.sinceMs = t;
+  }
+  const stream = q.get('stream');
+  if (stream) {
+    if (stream !== 'Stdout' && stream !== 'Stderr' && stream !== 'All') return { error: `stream: must be one of Stdout, Stderr, All, got "${stream}"` };
+    if (stream !== 'All' && o.tailLines !== undefined) return { error: 'tailLines cannot be used with a stream other than All' };
+    o.stream = stream;
+  }
+  return o;
+}
+
+/**
+ * Writes a container's CRI log as text/plain (kubelet's ReadLogs): the container of `o.container` (else the only one),
+ * its previous instance with `previous`, filtered by since/stream, cut by tailLines and limitBytes; with `follow`,
+ * from the end of the live file across rotations until the container exits or the client goes. Errors before the
+ * first byte go to `fail` (HTTP code + message).
+ */
+export async function streamContainerLog(
+  agent: NodeAgent,
+  v: PodView,
+  o: ContainerLogOptions,
+  res: http.ServerResponse,
+  fail: (code: number, message: string) => void,
+): Promise<void> {
+  const pod = v.pod;
+  const name = pod.metadata.name!;
+  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].map((c) => c.name);
+  let cname = o.container;
+  if (!cname) {
+    if (pod.spec.containers.length > 1)
+      return fail(400, `a container name must be specified for pod ${name}, choose one of: [${pod.spec.containers.map((c) => c.name).join(' ')}]`);
+    cname = pod.spec.containers[0]!.name;
+  }
+  if (!all.includes(cname)) return fail(400, `container ${cname} is not valid for pod ${name}`);
+  const statuses = (await agent.podContainers(pod.metadata.uid!)).filter((s) => s.name === cname).sort((a, b) => b.attempt - a.attempt);
+  const target = o.previous ? statuses[1] : statuses[0];
+  if (!target)
+    return fail(400, o.previous ? `previous terminated container "${cname}" in pod "${name}" not found` : `container "${cname}" in pod "${name}" is waiting to start`);
+  const fmt = (r: LogRecord) => (o.timestamps ? `${r.time} ${r.text}\n` : `${r.text}\n`);
+  const keep = (r: LogRecord) =>
+    (o.sinceMs === undefined || Date.parse(r.time) >= o.sinceMs) && (!o.stream || o.stream === 'All' || r.stream === o.stream.toLowerCase());
+  let budget = o.limitBytes ?? Infinity;
+  /** false once limitBytes is reached (the response is over) */
+  const write = (r: LogRecord): boolean => {
+    if (budget <= 0 || !keep(r)) return budget > 0;
+    let b = Buffer.from(fmt(r));
+    if (b.length > budget) b = b.subarray(0, budget);
+    budget -= b.length;
+    res.write(b);
+    return budget > 0;
+  };
+  res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+  const follow = o.follow && !o.previous;
+  let recs = readLog(target.logPath, { withRotated: true }).filter(keep);
+  if (o.tailLines !== undefined) recs = recs.slice(Math.max(0, recs.length - o.tailLines));
+  for (const r of recs) if (!write(r)) return void res.end();
+  if (!follow) return void res.end();
+  // Follow from the current end of the live file; survives rotation.
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  let exited = false;
+  const off = agent.runtime.onContainerExit((e) => {
+    if (e.containerId === target.id) exited = true;
+  });
+  const st = await agent.runtime.containerStatus(target.id).catch(() => undefined);
+  if (!st || st.state === 'exited') exited = true;
+  try {
+    await followLog(target.logPath, (r) => {
+      if (!write(r)) abort.abort();
+    }, { fromEnd: true, signal: abort.signal, pollMs: 100, done: () => exited });
+  } finally {
+    off();
+    res.end();
+  }
 }
 
 /** Prometheus text exposition of the agent's state. */

@@ -76,6 +76,9 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--kube-reserved <list>', 'cluster mode: resources reserved for the node agent, e.g. cpu=100m,memory=256Mi')
     .option('--system-reserved <list>', 'cluster mode: resources reserved for the system, e.g. cpu=100m,memory=256Mi')
     .option('--node-status-update-frequency <ms>', 'cluster mode: node status period in ms (default 10000)')
+    .option('--kubelet-port <port>', 'cluster mode: port of the kubelet API (logs, exec, stats for the API server; default 10250, 0 = off)')
+    .option('--kubelet-address <ip>', 'cluster mode: address the kubelet API binds (default 0.0.0.0)')
+    .option('--client-ca-file <file>', 'cluster mode: CA bundle for the kubelet API\'s client certificates (default: the kubeconfig\'s cluster CA)')
     .action(async (o: Record<string, any>) => {
       const g = globals();
       const { Daemon, loadConfigFile } = await import('../daemon/daemon.js');
@@ -107,6 +110,9 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
         kubeReserved: parseResourceList('--kube-reserved', o.kubeReserved) ?? fc.kubeReserved,
         systemReserved: parseResourceList('--system-reserved', o.systemReserved) ?? fc.systemReserved,
         nodeStatusUpdateMs: o.nodeStatusUpdateFrequency ? Number(o.nodeStatusUpdateFrequency) : undefined,
+        kubeletPort: o.kubeletPort !== undefined ? parsePort('--kubelet-port', o.kubeletPort) : fc.kubeletPort,
+        kubeletAddress: o.kubeletAddress ?? fc.kubeletAddress,
+        clientCAFile: o.clientCaFile ?? fc.clientCAFile,
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       };
       const d = await Daemon.start(cfg);
@@ -122,6 +128,12 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     });
 
   registerClientCommands(program);
+}
+
+function parsePort(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag}: "${v}" is not a port (0-65535)`);
+  return n;
 }
 
 /** kubelet's `cpu=100m,memory=256Mi` resource lists. */

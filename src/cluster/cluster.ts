@@ -18,7 +18,7 @@ import { NodeController } from '../node/controller.js';
 import { LeaseController } from '../node/lease.js';
 import { readHostInfo } from '../node/host-info.js';
 import type { NodeStatusConfig } from '../node/status.js';
-import { computePodAdmission, type AdmissionPod } from '../pod/admission.js';
+import { computePodAdmission, rejectionMessage, type AdmissionPod } from '../pod/admission.js';
 import type { Pod } from '../pod/api-types.js';
 import type { NodeAgent } from '../agent/node-agent.js';
 import { SOURCE_ANNOTATION } from '../agent/pod-config.js';
@@ -29,6 +29,7 @@ import { StatusSyncer } from './status-syncer.js';
 import { EventSink } from './events.js';
 import { MirrorPods } from './mirror-pods.js';
 import { fetchKubernetesServiceEnv } from './service-env.js';
+import { startKubeletServer, type KubeletServer } from '../kubelet/index.js';
 
 const log = getLogger('cluster');
 
@@ -45,6 +46,10 @@ export interface ClusterOptions {
   /** intervals for tests (ms) */
   nodeStatusUpdateMs?: number;
   leaseRenewMs?: number;
+  /** --kubelet-port (default 10250; 0: no kubelet server), --kubelet-address (default 0.0.0.0), --client-ca-file (default the kubeconfig's CA) */
+  kubeletPort?: number;
+  kubeletAddress?: string;
+  clientCAFile?: string;
 }
 
 export function defaultNodeName(): string {
@@ -66,15 +71,17 @@ export class ClusterMode {
   private readonly apiPods = new Map<string, ApiPod>();
   private serviceEnv: Record<string, string> = {};
   private offEvents?: () => void;
+  private kubelet?: KubeletServer;
 
-  private constructor(private readonly agent: NodeAgent, private readonly o: ClusterOptions) {
+  private constructor(private readonly agent: NodeAgent, private readonly o: ClusterOptions, client: KubeClient, kubeletPort: number) {
     this.nodeName = o.nodeName ?? defaultNodeName();
-    this.client = createKubeClient(o.kubeconfig);
+    this.client = client;
     this.node = new NodeController({
       client: this.client,
       nodeName: this.nodeName,
       readHost: () => readHostInfo({ rootDir: o.root, nodeIP: o.nodeIP, hostname: this.nodeName }),
-      statusConfig: o.statusConfig,
+      // the kubelet server's port is advertised; the API server proxies WebSocket exec to it as is
+      statusConfig: { kubeletPort, ...(kubeletPort ? { declaredFeatures: ['ExtendWebSocketsToKubelet'] } : {}), ...o.statusConfig },
       labels: o.labels,
       ...(o.nodeStatusUpdateMs ? { updateFrequencyMs: o.nodeStatusUpdateMs } : {}),
     });
@@ -97,7 +104,24 @@ export class ClusterMode {
 
   /** Join the cluster: register the node, then take pods. Resolves once the Node is registered. */
   static async start(agent: NodeAgent, o: ClusterOptions): Promise<ClusterMode> {
-    const c = new ClusterMode(agent, o);
+    const client = createKubeClient(o.kubeconfig);
+    const nodeName = o.nodeName ?? defaultNodeName();
+    // the kubelet server first: the Node advertises its port (0 when there is none)
+    let kubelet: KubeletServer | undefined;
+    if (o.kubeletPort !== 0) {
+      try {
+        kubelet = await startKubeletServer({ agent, client, kubeconfig: o.kubeconfig, nodeName, nodeIP: o.nodeIP, root: o.root, port: o.kubeletPort, address: o.kubeletAddress, clientCAFile: o.clientCAFile });
+      } catch (err) {
+        // the default port taken (another node agent on this host): run without, loudly; an explicit port must work
+        if (o.kubeletPort !== undefined || (err as { cause?: { code?: string } }).cause?.code !== 'EADDRINUSE') {
+          await client.close();
+          throw err;
+        }
+        log.warn('the kubelet API port is in use: running without the kubelet server (no kubectl logs/exec through the API server); set --kubelet-port', { error: describeError(err) });
+      }
+    }
+    const c = new ClusterMode(agent, o, client, kubelet?.port ?? 0);
+    c.kubelet = kubelet;
     c.node.start();
     c.lease.start();
     c.status.start();
@@ -133,11 +157,12 @@ export class ClusterMode {
       allocatable: node.status.allocatable as never,
       taints: (node.spec as { taints?: never[] } | undefined)?.taints,
     }, admitted as unknown as AdmissionPod[]);
-    return r.admit ? undefined : { reason: r.reason, message: r.message };
+    return r.admit ? undefined : { reason: r.reason, message: rejectionMessage(r.message) };
   }
 
   async stop(): Promise<void> {
     this.offEvents?.();
+    await this.kubelet?.stop();
     this.mirrors.stop();
     await this.pods.stop().catch((e) => log.warn('stopping the pod watch failed', { error: describeError(e) }));
     this.objects.stop();

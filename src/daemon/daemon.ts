@@ -32,6 +32,10 @@ export interface DaemonConfig extends AgentConfig {
   /** Cluster mode: node status and lease periods (ms), for tests. */
   nodeStatusUpdateMs?: number;
   leaseRenewMs?: number;
+  /** Cluster mode: the kubelet server (src/kubelet): --kubelet-port (default 10250, 0 = none), --kubelet-address (default 0.0.0.0), --client-ca-file */
+  kubeletPort?: number;
+  kubeletAddress?: string;
+  clientCAFile?: string;
 }
 
 /** Config file keys (YAML/JSON), camelCase like a KubeletConfiguration. */
@@ -40,7 +44,7 @@ export function loadConfigFile(file: string): Partial<DaemonConfig> {
   const doc = YAML.parse(text) ?? {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: the config must be a mapping`);
   const known = ['root', 'runRoot', 'manifestDir', 'socket', 'cgroupParent', 'cniConfDir', 'cniBinDirs', 'podCidr', 'bridgeName', 'maxParallelPulls', 'rescanMs', 'allowedUnsafeSysctls', 'seccompDefault',
-    'kubeconfig', 'nodeName', 'nodeIP', 'maxPods', 'kubeReserved', 'systemReserved'];
+    'kubeconfig', 'nodeName', 'nodeIP', 'maxPods', 'kubeReserved', 'systemReserved', 'kubeletPort', 'kubeletAddress', 'clientCAFile'];
   for (const k of Object.keys(doc)) if (!known.includes(k)) throw new Error(`${file}: unknown config key "${k}" (known: ${known.join(', ')})`);
   return doc as Partial<DaemonConfig>;
 }
@@ -86,6 +90,7 @@ export class Daemon {
         kubeconfig: cfg.kubeconfig, nodeName, nodeIP: cfg.nodeIP, root: cfg.root,
         statusConfig: { ...(cfg.maxPods ? { maxPods: cfg.maxPods } : {}), ...(cfg.kubeReserved ? { kubeReserved: cfg.kubeReserved } : {}), ...(cfg.systemReserved ? { systemReserved: cfg.systemReserved } : {}) },
         nodeStatusUpdateMs: cfg.nodeStatusUpdateMs, leaseRenewMs: cfg.leaseRenewMs,
+        kubeletPort: cfg.kubeletPort, kubeletAddress: cfg.kubeletAddress, clientCAFile: cfg.clientCAFile,
       });
     }
     log.info('nodelet daemon ready', { socket: cfg.socket, manifestDir: cfg.manifestDir, root: cfg.root, runRoot: cfg.runRoot, ...(cluster ? { node: cluster.nodeName, server: cluster.client.server } : {}) });

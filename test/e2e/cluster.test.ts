@@ -310,7 +310,8 @@ spec:
   }, 240_000);
 });
 
-/** kubectl exec through the API server needs the kubelet server (port 10250): read the file through the node instead. */
+/** Run a command in a pod through its node's local API (this file's nodes share a loopback address, which the
+ * API server does not proxy to; test/e2e/kubelet-api.test.ts covers kubectl exec through the API server). */
 async function kubectlExec(pod: string, cmd: string): Promise<string> {
   const p = await json(['get', 'pod', pod]);
   const env = envOf.get(p.spec.nodeName)!;

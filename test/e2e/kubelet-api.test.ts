@@ -1,0 +1,234 @@
+// The kubelet server (port 10250 of the Node, here a free port on 127.0.0.1)
+// against a real control plane (v1.36 on 127.0.0.1 in this test's network
+// namespace) and a real `nodelet daemon --kubeconfig`: the real kubectl's
+// logs/exec/get --raw go through kube-apiserver to the node; anonymous and
+// unprivileged callers are refused by the node itself.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
+import { makeEnv, leftovers, removeCgroup, waitUntil, BUSYBOX, type Env } from './helpers.js';
+import { startDaemon, type DaemonHandle } from './daemon-helpers.js';
+
+const NODE = 'kl-a';
+/**
+ * The node's InternalIP. Not 127.0.0.1: kube-apiserver's nodes/<n>/proxy refuses addresses that are not global
+ * unicast ("address not allowed", pkg/registry/core/node/strategy.go) — pod logs/exec would work on loopback, the
+ * proxy would not. This test's network namespace gets it on lo.
+ */
+const NODE_IP = '10.253.253.1';
+let cp: ControlPlane;
+let env: Env;
+let daemon: DaemonHandle;
+let port: number;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, NODE_IP, () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function sh(cmd: string, args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number | string }) | null;
+      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
+    });
+    c.stdin?.end(input ?? '');
+  });
+}
+
+async function kubectl(args: string[], input?: string): Promise<string> {
+  const r = await cp.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}\n--- daemon:\n${daemon?.proc.stderr().slice(-3000)}`);
+  return r.stdout;
+}
+const json = async (args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json']));
+/** curl to the node's port directly: status code and body */
+async function curl(p: string, extra: string[] = []): Promise<{ status: number; body: string }> {
+  const r = await sh('curl', ['-sk', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', ...extra, `https://${NODE_IP}:${port}${p}`]);
+  const i = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+}
+
+beforeAll(async () => {
+  // only ever inside the test's own network namespace (unshare --net), never on the host's lo
+  // (a fresh one has lo and nothing else)
+  if (Object.keys(os.networkInterfaces()).some((i) => i !== 'lo'))
+    throw new Error('run this test inside its own network namespace: unshare --net -- bash -c \'ip link set lo up && exec npx vitest run test/e2e/kubelet-api.test.ts\'');
+  const ip = await sh('ip', ['addr', 'replace', `${NODE_IP}/32`, 'dev', 'lo']);
+  if (ip.code !== 0) throw new Error(`ip addr add ${NODE_IP} dev lo: ${ip.stderr}`);
+  cp = await startControlPlane();
+  // (scripts/control-plane binds the API server's kubelet client to system:kubelet-api-admin, as kubeadm does;
+  // without that every kubectl logs/exec would be 403 from the node)
+  env = makeEnv();
+  port = await freePort();
+  const kc = await cp.nodeKubeconfig(NODE);
+  daemon = await startDaemon(env, ['--kubeconfig', kc, '--node-name', NODE, '--node-ip', NODE_IP, '--node-status-update-frequency', '2000',
+    '--kubelet-port', String(port), '--kubelet-address', NODE_IP]);
+  await waitUntil(async () => (await json(['get', 'node', NODE]).catch(() => undefined))?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' || undefined, 40_000, `${NODE} Ready`);
+  await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: chatty }
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: a
+      image: ${BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo "a-$i"; sleep 0.2; done']
+    - name: b
+      image: ${BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      command: [sh, -c, 'echo "b-start $(cat /proc/uptime)"; sleep 1; exit 1']
+`);
+  await kubectl(['wait', '--for=jsonpath={.status.containerStatuses[0].state.running}', 'pod/chatty', '--timeout=60s']);
+}, 600_000);
+
+afterAll(async () => {
+  await cp?.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
+  let leaks: string[] = [];
+  if (env) {
+    await waitUntil(() => leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, 'pods gone').catch(() => undefined);
+    leaks = leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process'));
+  }
+  await daemon?.stop().catch(() => undefined);
+  await cp?.down();
+  if (env) {
+    removeCgroup(env.cgroupParent);
+    fs.rmSync(env.dir, { recursive: true, force: true });
+  }
+  expect(leaks).toEqual([]);
+}, 240_000);
+
+describe('the kubelet server', () => {
+  it('the Node advertises the port and ExtendWebSocketsToKubelet; the serving certificate is self-signed for the node; anonymous is 401', async () => {
+    const node = await json(['get', 'node', NODE]);
+    expect(node.status.daemonEndpoints.kubeletEndpoint.Port).toBe(port);
+    expect(node.status.declaredFeatures).toContain('ExtendWebSocketsToKubelet');
+    const pki = path.join(env.root, 'pki');
+    const x = new X509Certificate(fs.readFileSync(path.join(pki, 'kubelet.crt')));
+    expect(x.subject).toBe(`CN=${NODE}`);
+    expect(x.subjectAltName).toContain(`IP Address:${NODE_IP}`);
+    expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_IP });
+    expect(x.subjectAltName).toContain(`DNS:${NODE}`);
+    expect(fs.statSync(path.join(pki, 'kubelet.key')).mode & 0o777).toBe(0o600);
+    for (const p of ['/healthz', '/pods', '/stats/summary', '/containerLogs/default/chatty/a']) {
+      const r = await curl(p);
+      expect({ p, status: r.status, body: r.body }).toEqual({ p, status: 401, body: 'Unauthorized' });
+    }
+    // a bad token is 401 too (TokenReview says not authenticated)
+    expect((await curl('/pods', ['-H', 'Authorization: Bearer not-a-token'])).status).toBe(401);
+    // the admin's client certificate (system:masters, signed by the cluster CA) is allowed
+    const pkiCp = path.join(cp.dir, 'pki');
+    const ok = await curl('/healthz', ['--cert', path.join(pkiCp, 'admin.crt'), '--key', path.join(pkiCp, 'admin.key')]);
+    expect(ok).toEqual({ status: 200, body: 'ok' });
+  }, 60_000);
+
+  it('a ServiceAccount without RBAC is authenticated by TokenReview and refused (403) by the node', async () => {
+    await kubectl(['create', 'namespace', 'norights']);
+    await kubectl(['create', 'serviceaccount', '-n', 'norights', 'nobody']);
+    const token = (await kubectl(['create', 'token', '-n', 'norights', 'nobody'])).trim();
+    const r = await curl('/pods', ['-H', `Authorization: Bearer ${token}`]);
+    expect(r).toEqual({ status: 403, body: 'Forbidden (user=system:serviceaccount:norights:nobody, verb=get, resource=nodes, subresource(s)=[pods proxy])\n' });
+    const s = await curl('/stats/summary', ['-H', `Authorization: Bearer ${token}`]);
+    expect(s.status).toBe(403);
+    expect(s.body).toContain('subresource(s)=[stats]');
+    // given nodes/proxy, the same token may read /pods (the SAR decides)
+    await kubectl(['create', 'clusterrole', 'node-proxy', '--verb=get', '--resource=nodes/proxy']);
+    await kubectl(['create', 'clusterrolebinding', 'nobody-node-proxy', '--clusterrole=node-proxy', '--serviceaccount=norights:nobody']);
+    const allowed = await waitUntil(async () => {
+      const x = await curl('/pods', ['-H', `Authorization: Bearer ${token}`]);
+      return x.status === 200 ? x : undefined; // the denial is cached for 30 s
+    }, 45_000, 'nodes/proxy granted');
+    expect(JSON.parse(allowed.body).items.map((p: any) => p.metadata.name)).toContain('chatty');
+  }, 90_000);
+
+  it('kubectl logs through the API server: default container, -c, -f, --previous after a restart, --since, --tail, --limit-bytes, --timestamps', async () => {
+    await waitUntil(async () => (await kubectl(['logs', 'chatty', '-c', 'a'])).split('\n').filter(Boolean).length >= 20 || undefined, 30_000, '20 lines of a');
+    const all = (await kubectl(['logs', 'chatty', '-c', 'a'])).split('\n').filter(Boolean);
+    expect(all.slice(0, 3)).toEqual(['a-1', 'a-2', 'a-3']);
+    const dflt = await cp.kubectl(['logs', 'chatty']);
+    expect(dflt.code).toBe(0);
+    expect(dflt.stdout.split('\n')[0]).toBe('a-1'); // kubectl defaults to the first container
+    expect((await kubectl(['logs', 'chatty', '-c', 'a', '--tail=2'])).split('\n').filter(Boolean).length).toBe(2);
+    expect(await kubectl(['logs', 'chatty', '-c', 'a', '--limit-bytes=4'])).toBe('a-1\n');
+    expect(await kubectl(['logs', 'chatty', '-c', 'a', '--tail=1', '--timestamps'])).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z a-\d+\n$/);
+    const since = (await kubectl(['logs', 'chatty', '-c', 'a', '--since=1s'])).split('\n').filter(Boolean);
+    expect(since.length).toBeGreaterThan(0);
+    expect(since.length).toBeLessThanOrEqual(8); // ~5 lines a second
+    expect(since[0]).not.toBe('a-1');
+    // -f: a new line arrives, then stop
+    const f = spawn(path.join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfig, 'logs', '-f', '--tail=0', 'chatty', '-c', 'a'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    f.stdout.on('data', (d) => (out += d));
+    try {
+      await waitUntil(() => /a-\d+\n/.test(out) || undefined, 15_000, 'a followed line');
+    } finally {
+      f.kill('SIGTERM');
+    }
+    expect(Number(/a-(\d+)/.exec(out)![1])).toBeGreaterThan(Number(/a-(\d+)/.exec(all.at(-1)!)![1]));
+    // b exits 1 each second and is restarted: its previous instance's log
+    await waitUntil(async () => (await json(['get', 'pod', 'chatty'])).status.containerStatuses.find((s: any) => s.name === 'b')?.restartCount >= 1 || undefined, 60_000, 'b restarted');
+    expect(await kubectl(['logs', 'chatty', '-c', 'b', '--previous'])).toMatch(/^b-start \d/);
+    const noPrev = await cp.kubectl(['logs', 'chatty', '-c', 'a', '--previous']);
+    expect(noPrev.code).not.toBe(0);
+    expect(noPrev.stderr).toContain('previous terminated container "a" in pod "chatty" not found');
+  }, 120_000);
+
+  it('kubectl exec through the API server (WebSocket proxied to the node): exit codes, output, stdin', async () => {
+    const hi = await cp.kubectl(['exec', 'chatty', '-c', 'a', '--', 'echo', 'hi']);
+    expect(hi).toMatchObject({ code: 0, stdout: 'hi\n' });
+    const three = await cp.kubectl(['exec', 'chatty', '-c', 'a', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    expect(three.code).toBe(3);
+    expect(three.stdout).toBe('out\n');
+    expect(three.stderr).toContain('err\n');
+    const cat = await cp.kubectl(['exec', '-i', 'chatty', '-c', 'a', '--', 'sh', '-c', 'cat; echo " done"'], { input: 'piped' });
+    expect(cat).toMatchObject({ code: 0, stdout: 'piped done\n' });
+    const missing = await cp.kubectl(['exec', 'chatty', '-c', 'a', '--', '/no/such/binary']);
+    expect(missing.code).not.toBe(0);
+  }, 60_000);
+
+  it('nodes/<n>/proxy: stats/summary, metrics/resource, metrics, pods, healthz', async () => {
+    const sum = JSON.parse(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/stats/summary`]));
+    expect(sum.node.nodeName).toBe(NODE);
+    expect(sum.node.cpu.usageCoreNanoSeconds).toBeGreaterThan(0);
+    expect(sum.node.cpu.usageNanoCores).toBeGreaterThan(0);
+    expect(sum.node.memory.workingSetBytes).toBeGreaterThan(0);
+    expect(sum.node.fs.capacityBytes).toBeGreaterThan(0);
+    const pod = sum.pods.find((p: any) => p.podRef.name === 'chatty');
+    expect(pod.podRef).toMatchObject({ namespace: 'default', uid: expect.any(String) });
+    const a = pod.containers.find((c: any) => c.name === 'a');
+    expect(a.cpu.usageCoreNanoSeconds).toBeGreaterThan(0);
+    expect(a.cpu.usageNanoCores).toBeGreaterThanOrEqual(0);
+    expect(a.memory.workingSetBytes).toBeGreaterThan(0);
+    expect(a.memory.usageBytes).toBeGreaterThan(0);
+    expect(pod.cpu.usageCoreNanoSeconds).toBeGreaterThan(0);
+    expect(pod.memory.workingSetBytes).toBeGreaterThan(0);
+    const res = await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/metrics/resource`]);
+    expect(res).toMatch(/^container_cpu_usage_seconds_total\{container="a",namespace="default",pod="chatty"\} [\d.e+-]+ \d+$/m);
+    expect(res).toMatch(/^container_memory_working_set_bytes\{container="a",namespace="default",pod="chatty"\} [1-9]\d* \d+$/m);
+    expect(res).toMatch(/^pod_cpu_usage_seconds_total\{namespace="default",pod="chatty"\} [\d.e+-]+ \d+$/m);
+    expect(res).toMatch(/^pod_memory_working_set_bytes\{namespace="default",pod="chatty"\} \d+ \d+$/m);
+    expect(res).toMatch(/^node_cpu_usage_seconds_total [\d.e+-]+ \d+$/m);
+    expect(res).toMatch(/^node_memory_working_set_bytes \d+ \d+$/m);
+    const m = await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/metrics`]);
+    expect(m).toMatch(/^kubelet_running_pods 1$/m);
+    expect(m).toMatch(/^kubelet_running_containers\{container_state="running"\} [12]$/m);
+    expect(m).toMatch(/^nodelet_pods\{phase="Running"\} 1$/m);
+    const pods = JSON.parse(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/pods`]));
+    expect(pods.kind).toBe('PodList');
+    expect(pods.items.map((p: any) => p.metadata.name)).toEqual(['chatty']);
+    expect(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/healthz`])).toBe('ok');
+  }, 60_000);
+});
