@@ -259,6 +259,7 @@ async function startNode() {
   const t = Date.now();
   daemon = spawn(process.execPath, [CLI, '--log-level', 'warn', '--root', ROOT, '--run-root', RUN, 'daemon',
     '--socket', SOCKET, '--manifest-dir', path.join(WORK, 'manifests'), '--cgroup-parent', CG, '--cni-conf-dir', path.join(WORK, 'cni'),
+    '--pod-log-dir', path.join(WORK, 'logs'), '--container-log-link-dir', path.join(WORK, 'log-links'),
     '--pod-cidr', '10.79.0.0/16', '--bridge-name', BRIDGE, '--kubeconfig', kc, '--node-name', NODE], { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   daemon.on('exit', (code, sig) => { if (!cleaning) { log(`daemon exited (${code ?? sig}); its log:\n${daemonTail()}`); fail(new Error('the daemon exited')); } });

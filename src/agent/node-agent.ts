@@ -57,6 +57,10 @@ export interface NodeAgentDeps {
   /** Container log rotation (kubelet containerLogMaxSize / containerLogMaxFiles): default 10 MiB, 5 files. */
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** Pod log root (<dir>/<ns>_<pod>_<uid>/<container>/<n>.log): default <root>/logs; createAgent passes /var/log/pods. */
+  podLogDir?: string;
+  /** Symlinks for log shippers (<pod>_<ns>_<container>-<id>.log); none when unset; createAgent passes /var/log/containers. */
+  containerLogLinkDir?: string;
   /** kubelet's --seccomp-default: RuntimeDefault seccomp for containers whose pod sets no profile. */
   seccompDefault?: boolean;
   /** Admits pod sysctls (kubelet --allowed-unsafe-sysctls); default: the safe set only. */
@@ -127,16 +131,19 @@ export class NodeAgent extends EventEmitter {
     this.prober = new ProberManager({
       runtime: deps.runtime,
       prober: deps.prober ?? runProbe,
-      onChange: (uid) => {
+      onChange: (uid, kind) => {
         const r = this.records.get(uid);
         if (r) this.persist(r); // results survive a restart
+        // a terminating pod's worker is busy (preStop, grace period): publish a readiness flip now, as kubelet's
+        // prober updates the status manager directly (SetContainerReadiness)
+        if (r && kind === 'readiness' && this.workers.state(uid) === 'terminating') void this.publishReadiness(uid);
         this.workers.update(uid);
       },
       onResult: (e) => {
-        if (e.result !== 'success') {
-          const label = e.kind[0]!.toUpperCase() + e.kind.slice(1);
-          this.recorder.record(e.pod, 'Warning', 'Unhealthy', `${label} probe failed: ${e.output.trim()}`, `spec.containers{${e.container}}`);
-        }
+        const label = e.kind[0]!.toUpperCase() + e.kind.slice(1);
+        // kubelet prober.go: a Warning result (redirect to another host) is a success with a ProbeWarning event
+        if (e.result === 'warning') this.recorder.record(e.pod, 'Warning', 'ProbeWarning', `${label} probe warning: ${e.output}`, `spec.containers{${e.container}}`);
+        else if (e.result !== 'success') this.recorder.record(e.pod, 'Warning', 'Unhealthy', `${label} probe failed: ${e.output.trim()}`, `spec.containers{${e.container}}`);
         if (this.listenerCount('probe')) this.emit('probe', { uid: e.uid, container: e.container, kind: e.kind, result: e.result });
       },
     });
@@ -158,6 +165,8 @@ export class NodeAgent extends EventEmitter {
       seccompDefault: deps.seccompDefault,
       logMaxBytes: deps.logMaxBytes,
       logMaxFiles: deps.logMaxFiles,
+      podLogDir: deps.podLogDir,
+      containerLogLinkDir: deps.containerLogLinkDir || undefined,
     });
     this.workers = new PodWorkers({
       syncPod: async (uid) => {
@@ -358,6 +367,17 @@ export class NodeAgent extends EventEmitter {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** The status of a terminating pod after a readiness flip, outside its (busy) worker. */
+  private async publishReadiness(uid: string): Promise<void> {
+    try {
+      const st = await this.syncer.runtimeStatus(uid);
+      const r = this.records.get(uid);
+      if (r && this.workers.state(uid) === 'terminating') this.syncer.updateStatus(r, st);
+    } catch {
+      /* the terminating sync publishes the status when it is done */
+    }
+  }
 
   private persist(r: PodRecord): void {
     const uid = r.pod.metadata.uid!;

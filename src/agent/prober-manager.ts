@@ -18,7 +18,8 @@ export interface ProbeResultEvent {
   container: string;
   containerId: string;
   kind: ProbeKind;
-  result: ProbeResultKind;
+  /** `warning`: kubelet's probe.Warning (published as a success, recorded as a ProbeWarning event) */
+  result: ProbeOutcome['result'];
   output: string;
 }
 
@@ -79,9 +80,13 @@ export class ProberManager {
     }
   }
 
-  /** Stop a container's workers (it exited or is being stopped); the last results stay readable until removePod. */
-  stopContainer(containerId: string): void {
-    for (const kind of KINDS) {
+  /**
+   * Stop a container's workers (all of them: it exited; liveness and startup: it is being stopped, while
+   * readiness goes on until it has exited, as kubelet's StopLivenessAndStartup); the last results stay
+   * readable until removePod.
+   */
+  stopContainer(containerId: string, kinds: readonly ProbeKind[] = KINDS): void {
+    for (const kind of kinds) {
       const w = this.workers.get(`${containerId}/${kind}`);
       if (!w) continue;
       w.stopped = true;
@@ -169,7 +174,7 @@ export class ProberManager {
         out = { result: 'failure', output: (err as Error).message };
       }
       if (w.stopped) return;
-      const k = `${w.kind}/${out.result}`;
+      const k = `${w.kind}/${out.result === 'warning' ? 'success' : out.result}`;
       this.totals[k] = (this.totals[k] ?? 0) + 1;
       this.o.onResult?.({ uid: w.uid, pod: w.pod, container: w.container.name, containerId: w.containerId, kind: w.kind, result: out.result, output: out.output });
       const next = computeProbeState(w.state, out.result, w.probe, w.kind);

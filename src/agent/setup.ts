@@ -26,6 +26,10 @@ export interface AgentConfig {
   resyncMs?: number;
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** Pod log root, kubelet's layout <dir>/<ns>_<pod>_<uid>/<container>/<n>.log (--pod-log-dir); default /var/log/pods */
+  podLogDir?: string;
+  /** Symlinks <pod>_<ns>_<container>-<id>.log for log shippers (--container-log-link-dir); default /var/log/containers, '' = none */
+  containerLogLinkDir?: string;
   /** kubelet --seccomp-default: RuntimeDefault when a pod sets no seccomp profile */
   seccompDefault?: boolean;
   /** kubelet --allowed-unsafe-sysctls: names or prefixes ending in * */
@@ -37,6 +41,10 @@ export interface AgentConfig {
   /** node-level admission (cluster mode: resources against the Node's allocatable) */
   admit?: NodeAgentDeps['admit'];
 }
+
+/** kubelet's container log locations (the pod log root, and the symlinks log shippers read). */
+export const DEFAULT_POD_LOG_DIR = '/var/log/pods';
+export const DEFAULT_CONTAINER_LOG_LINK_DIR = '/var/log/containers';
 
 /** images/build/ of this checkout (dist/agent → ../../images/build; src/agent too). */
 export const BUILTIN_IMAGES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../images/build');
@@ -78,7 +86,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   });
   const runtime = await NodeletRuntime.open({ runRoot: path.join(cfg.runRoot, 'runtime'), root: cfg.root, images, cgroups, pinner: createNamespacePinner({}), network });
   const volumes = new VolumeManager({ root: cfg.root });
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit: cfg.admit, hostIPs: cfg.hostIPs });
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, podLogDir: cfg.podLogDir || DEFAULT_POD_LOG_DIR, containerLogLinkDir: cfg.containerLogLinkDir ?? DEFAULT_CONTAINER_LOG_LINK_DIR, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit: cfg.admit, hostIPs: cfg.hostIPs });
   return {
     agent, runtime, images, cgroups,
     async close() {

@@ -10,7 +10,8 @@ import { describeError, isNodeletError } from '../errors.js';
 import type { Container, LifecycleHandler, Pod, PodObjects, PodStatus } from '../pod/api-types.js';
 import { computePodActions, killOrder, pastActiveDeadline, type RuntimePodStatus } from '../pod/actions.js';
 import type { Backoff } from '../pod/backoff.js';
-import { podLogsDirFor } from '../pod/container-config.js';
+import { containerLogLinkFor, podLogsDirFor } from '../pod/container-config.js';
+import { getLogger } from '../log.js';
 import { computePodStatus, type ProbeState } from '../pod/status.js';
 import type { ProbeKind, ProbeWorkerState } from '../pod/probe.js';
 import type { ContainerRuntime, ContainerStatus as RtStatus, PodSandboxStatus } from '../runtime/types.js';
@@ -73,6 +74,10 @@ export interface SyncDeps {
   seccompDefault?: boolean;
   logMaxBytes?: number;
   logMaxFiles?: number;
+  /** kubelet's pod log root (<dir>/<ns>_<pod>_<uid>/<container>/<attempt>.log); default <root>/logs (nodelet's wiring: /var/log/pods) */
+  podLogDir?: string;
+  /** where the /var/log/containers-style symlinks go (<pod>_<ns>_<container>-<id>.log); none when unset */
+  containerLogLinkDir?: string;
 }
 
 export type PodRuntimeStatus = RuntimePodStatus & { sandboxStatuses: PodSandboxStatus[] };
@@ -84,8 +89,42 @@ function specOf(pod: Pod, name: string): Container | undefined {
   return [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c) => c.name === name);
 }
 
+const log = getLogger('agent.sync');
+
 export class PodSyncer {
   constructor(private readonly d: SyncDeps) {}
+
+  private podLogsDir(pod: Pod): string {
+    return podLogsDirFor(this.d.podLogDir ?? path.join(this.d.root, 'logs'), pod);
+  }
+
+  /** kubelet's legacy symlink for log shippers, made when the container started (a failure is logged, the container runs on). */
+  private linkLog(pod: Pod, name: string, id: string, logPath: string): void {
+    if (!this.d.containerLogLinkDir) return;
+    const link = containerLogLinkFor(this.d.containerLogLinkDir, pod, name, id);
+    try {
+      fs.mkdirSync(this.d.containerLogLinkDir, { recursive: true, mode: 0o755 });
+      fs.rmSync(link, { force: true });
+      fs.symlinkSync(logPath, link);
+    } catch (err) {
+      log.warn('cannot create the container log symlink', { link, target: logPath, err: describeError(err) });
+    }
+  }
+
+  /** The pod's symlinks in the link dir: those named for it that point into its log directory. */
+  private unlinkLogs(pod: Pod): void {
+    const dir = this.d.containerLogLinkDir;
+    if (!dir) return;
+    const prefix = `${pod.metadata.name}_${pod.metadata.namespace ?? 'default'}_`;
+    const logs = this.podLogsDir(pod) + path.sep;
+    let names: string[] = [];
+    try { names = fs.readdirSync(dir); } catch { return; }
+    for (const n of names) {
+      if (!n.startsWith(prefix)) continue;
+      const link = path.join(dir, n);
+      try { if (fs.readlinkSync(link).startsWith(logs)) fs.unlinkSync(link); } catch { /* not a link, or gone */ }
+    }
+  }
 
   async runtimeStatus(uid: string): Promise<PodRuntimeStatus> {
     const rt = this.d.runtime;
@@ -224,7 +263,8 @@ export class PodSyncer {
     const st = await this.runtimeStatus(uid);
     for (const sb of st.sandboxStatuses) await this.d.runtime.removePodSandbox(sb.id);
     await this.d.volumes.tearDown(uid);
-    fs.rmSync(podLogsDirFor(path.join(this.d.root, 'logs'), r.pod), { recursive: true, force: true });
+    this.unlinkLogs(r.pod);
+    fs.rmSync(this.podLogsDir(r.pod), { recursive: true, force: true });
     this.d.prober.removePod(uid);
   }
 
@@ -309,11 +349,12 @@ export class PodSyncer {
     // 2. config (env, mounts). The termination message: as kubelet, a host file per container attempt
     // bind-mounted at terminationMessagePath (so /dev/termination-log outlives the container's /dev tmpfs).
     let id: string;
+    let logPath: string;
     try {
       const termLog = this.createTerminationLog(pod, c.name, attempt);
       const { config, warnings } = containerConfigForHost({
         pod, container: c, image: pulled.image, attempt,
-        podLogsDir: podLogsDirFor(path.join(this.d.root, 'logs'), pod),
+        podLogsDir: this.podLogsDir(pod),
         volumePaths: r.volumePaths ?? {},
         objects: r.objects, podIPs, hostIPs: this.d.hostIPs, nodeName: this.d.nodeName, seccompDefault: this.d.seccompDefault,
         terminationLogHostPath: termLog,
@@ -325,6 +366,7 @@ export class PodSyncer {
       for (const m of config.mounts) if (apiData.some((p) => m.hostPath === p || m.hostPath.startsWith(p + '/'))) m.readOnly = true;
       config.logMaxBytes ??= this.d.logMaxBytes ?? 10 << 20;
       config.logMaxFiles ??= this.d.logMaxFiles ?? 5;
+      logPath = config.logPath;
       id = await rt.createContainer(sandboxId, config);
     } catch (err) {
       const reason = isNodeletError(err, 'ERR_CREATE_CONTAINER_CONFIG') ? 'CreateContainerConfigError' : 'CreateContainerError';
@@ -343,6 +385,7 @@ export class PodSyncer {
       return;
     }
     delete r.waiting[name];
+    this.linkLog(pod, name, id, logPath);
     this.d.record(pod, 'Normal', 'Started', `Started container ${name}`, fp);
     this.d.onStarted?.({ uid, name, id, attempt });
     // 4. postStart: the container is not Running for the pod until the hook completes (the worker is busy)
@@ -371,7 +414,7 @@ export class PodSyncer {
           return `Exec lifecycle hook (${JSON.stringify(h.exec.command)}) for Container "${c.name}" failed - error: command exited with ${res.exitCode}, message: ${JSON.stringify(Buffer.concat([res.stdout, res.stderr]).toString('utf8').slice(0, 1024))}`;
       } else if (h.httpGet) {
         const out = await httpProbe(h.httpGet, Math.min(timeoutMs, 30_000), { podIP: podIPs[0], containerId: id, runtime: this.d.runtime, ports: c.ports ?? [] });
-        if (out.result !== 'success') return `HTTP lifecycle hook (${h.httpGet.path ?? '/'}) for Container "${c.name}" failed - error: ${out.output}`;
+        if (out.result !== 'success' && out.result !== 'warning') return `HTTP lifecycle hook (${h.httpGet.path ?? '/'}) for Container "${c.name}" failed - error: ${out.output}`;
       } else if (h.sleep) {
         await sleep(Math.min(h.sleep.seconds * 1000, timeoutMs));
       }
@@ -382,7 +425,9 @@ export class PodSyncer {
   }
 
   private async stopContainer(r: PodRecord, id: string, c: Container | undefined, grace: number): Promise<void> {
-    this.d.prober.stopContainer(id);
+    // kubelet (StopLivenessAndStartup, then RemovePod once stopped): liveness/startup stop now; readiness keeps
+    // running through preStop and the grace period, so Ready turns False as soon as the probe fails
+    this.d.prober.stopContainer(id, ['liveness', 'startup']);
     let remaining = grace;
     if (c?.lifecycle?.preStop) {
       const t0 = Date.now();
@@ -391,6 +436,7 @@ export class PodSyncer {
       remaining = Math.max(2, grace - Math.floor((Date.now() - t0) / 1000));
     }
     await this.d.runtime.stopContainer(id, remaining);
+    this.d.prober.stopContainer(id); // exited: readiness too
   }
 
   /** Stop every running container: app containers first, then sidecars in reverse order. */

@@ -26,6 +26,8 @@ export const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, c
 
 /** With a TTY, how long the server waits for the client's first resize before starting the command without a size. */
 export const INITIAL_SIZE_WAIT_MS = 1000;
+/** Added to an exec's environment when it gets a terminal, as the CRI runtimes do (containerd, CRI-O: TERM=xterm). */
+export const TTY_ENV = ['TERM=xterm'] as const;
 /** Bytes queued on an exec WebSocket beyond which the sending side pauses its source (back-pressure; both ends). */
 export const SOCKET_HIGH_WATER = 1 << 20;
 
@@ -228,7 +230,7 @@ export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req
   // 2. Start the command; a failure to start is reported on the status channel.
   const initialSize = size;
   try {
-    session = await start({ tty: req.tty, stdin: req.stdin, ...(req.tty && initialSize ? { size: initialSize } : {}) });
+    session = await start({ tty: req.tty, stdin: req.stdin, ...(req.tty ? { env: [...TTY_ENV] } : {}), ...(req.tty && initialSize ? { size: initialSize } : {}) });
   } catch (e) {
     log.debug('exec failed to start', { command: req.command, error: describeError(e) });
     return finish(computeErrorStatus(e));

@@ -21,6 +21,12 @@ import type { RecordedEvent } from '../agent/events.js';
 import { followLog, readLog, type LogRecord } from '../agent/logs.js';
 import { latestStatus } from '../pod/actions.js';
 import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream } from './exec-stream.js';
+import { checkFields, matchFields, matchLabels, parseFieldSelector, parseLabelSelector, podFields, POD_FIELDS, SelectorError } from './selectors.js';
+import os from 'node:os';
+import { computeNodeStatus, nodeLabels } from '../node/status.js';
+import { readHostInfo } from '../node/host-info.js';
+import { KUBELET_VERSION } from '../node/version.js';
+import { NODELET_VERSION } from '../version.js';
 
 const log = getLogger('api');
 
@@ -33,6 +39,9 @@ export type Route =
   | { kind: 'exec'; namespace: string; name: string }
   | { kind: 'events'; namespace?: string }
   | { kind: 'stats' }
+  | { kind: 'nodes' }
+  | { kind: 'node'; name: string }
+  | { kind: 'version' }
   | { kind: 'notFound' };
 
 export function parseRoute(pathname: string): Route {
@@ -42,6 +51,10 @@ export function parseRoute(pathname: string): Route {
   if (p === '/api/v1/pods') return { kind: 'pods' };
   if (p === '/api/v1/events') return { kind: 'events' };
   if (p === '/api/v1/stats/pods') return { kind: 'stats' };
+  if (p === '/api/v1/nodes') return { kind: 'nodes' };
+  if (p === '/version') return { kind: 'version' };
+  const n = /^\/api\/v1\/nodes\/([^/]+)$/.exec(p);
+  if (n) return { kind: 'node', name: decodeURIComponent(n[1]!) };
   let m = /^\/api\/v1\/namespaces\/([^/]+)\/(pods|events)$/.exec(p);
   if (m) return m[2] === 'pods' ? { kind: 'pods', namespace: decodeURIComponent(m[1]!) } : { kind: 'events', namespace: decodeURIComponent(m[1]!) };
   m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(?:\/(log|exec))?$/.exec(p);
@@ -79,6 +92,17 @@ export interface ApiServerOptions {
   source?: PodSource;
   /** Extra Prometheus text appended to /metrics. */
   metrics?: () => string;
+  /** This host as a Node (`GET /api/v1/nodes`): its name (default the hostname) and state dir (nodefs; default "/"). */
+  node?: { name?: string; rootDir?: string; nodeIP?: string };
+}
+
+/** The server's version (`GET /version`, kubectl version's serverVersion; version.Info). */
+export function versionInfo(): Record<string, string> {
+  const [major, minor] = NODELET_VERSION.split('.');
+  return {
+    major: major ?? '0', minor: minor ?? '0', gitVersion: `v${NODELET_VERSION}`, gitCommit: '', gitTreeState: '', buildDate: '',
+    goVersion: '', compiler: 'node', platform: `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`, nodeVersion: process.version, kubeletVersion: KUBELET_VERSION,
+  };
 }
 
 export class ApiServer {
@@ -87,6 +111,8 @@ export class ApiServer {
   private readonly watchers = new Set<http.ServerResponse>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateProtocol(offered) ?? false });
   private readonly execSockets = new Set<WebSocket>();
+  /** when this server started: the local Node's creationTimestamp */
+  private readonly startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   /** The source pods created here belong to (resolved on first use). */
   private get source(): PodSource {
     return (this.podSource ??= this.opts.source ?? this.opts.agent.config.source('api'));
@@ -190,7 +216,18 @@ export class ApiServer {
           return this.json(res, 201, agent.getPod(pod.metadata.uid!)?.pod ?? pod);
         }
         if (method !== 'GET') return this.fail(res, 405, `method ${method} not allowed`);
-        const select = (v: PodView) => !route.namespace || (v.pod.metadata.namespace ?? 'default') === route.namespace;
+        let labels: ReturnType<typeof parseLabelSelector>;
+        let fields: ReturnType<typeof parseFieldSelector>;
+        try {
+          labels = parseLabelSelector(q.get('labelSelector') ?? '');
+          fields = parseFieldSelector(q.get('fieldSelector') ?? '');
+          checkFields(fields, POD_FIELDS);
+        } catch (e) {
+          if (e instanceof SelectorError) return this.fail(res, 400, e.message);
+          throw e;
+        }
+        const select = (v: PodView) =>
+          (!route.namespace || (v.pod.metadata.namespace ?? 'default') === route.namespace) && matchLabels(labels, v.pod.metadata.labels) && matchFields(fields, podFields(v.pod));
         if (q.get('watch') === '1' || q.get('watch') === 'true') return this.watch(req, res, select);
         const items = agent.listPods().filter(select).map((v) => v.pod);
         return this.json(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
@@ -260,9 +297,35 @@ export class ApiServer {
         });
         return this.json(res, 200, { kind: 'PodMetricsList', items });
       }
+      case 'nodes':
+      case 'node': {
+        if (method !== 'GET') return this.fail(res, 405, `method ${method} not allowed`);
+        const node = await this.localNode();
+        if (route.kind === 'node') {
+          if (route.name !== node.metadata.name) return this.fail(res, 404, `nodes "${route.name}" not found`, { name: route.name, kind: 'nodes' });
+          return this.json(res, 200, node);
+        }
+        return this.json(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: {}, items: [node] });
+      }
+      case 'version':
+        return this.json(res, 200, versionInfo());
       default:
         return this.fail(res, 404, `the server could not find the requested resource (${url.pathname})`);
     }
+  }
+
+  /** This host as a Node: kubelet's status setters over what the host reports now (conditions, capacity, nodeInfo). */
+  private async localNode() {
+    const o = this.opts.node ?? {};
+    const host = await readHostInfo({ rootDir: o.rootDir ?? '/', ...(o.nodeIP ? { nodeIP: o.nodeIP } : {}), ...(o.name ? { hostname: o.name } : {}) });
+    const name = o.name ?? host.hostname ?? os.hostname();
+    const status = computeNodeStatus({ host, now: Date.now() });
+    return {
+      kind: 'Node', apiVersion: 'v1',
+      metadata: { name, creationTimestamp: this.startedAt, labels: nodeLabels({ hostname: name, operatingSystem: host.operatingSystem, architecture: host.architecture }) },
+      spec: {},
+      status,
+    };
   }
 
   /**
@@ -424,9 +487,11 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 function statusCause(e: FieldError): { reason: string; message: string; field: string } {
   const reasons: Record<FieldError['type'], string> = {
     Required: 'FieldValueRequired', Invalid: 'FieldValueInvalid', Duplicate: 'FieldValueDuplicate', NotSupported: 'FieldValueNotSupported', Forbidden: 'FieldValueForbidden', TooLong: 'FieldValueTooLong',
+    NotFound: 'FieldValueNotFound', UnknownField: 'FieldValueUnknown',
   };
   const line = formatFieldError(e);
-  return { reason: reasons[e.type], message: line.slice(e.field.length + 2), field: e.field };
+  // an unknown field's line (`strict decoding error: unknown field "spec.x"`) does not start with the field
+  return { reason: reasons[e.type], message: e.type === 'UnknownField' ? line : line.slice(e.field.length + 2), field: e.field };
 }
 
 /** An HTTP error response written on a socket that asked for an upgrade (no ServerResponse exists there). */

@@ -2,13 +2,18 @@
 // apply, get pods, describe pod, logs, exec, delete pod, top pods.
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { describeError, isNodeletError, NodeletError } from '../errors.js';
-import type { ContainerStatus, Event, Pod } from '../pod/api-types.js';
+import type { Event, Pod } from '../pod/api-types.js';
 import { applyDefaults, parseManifests } from '../pod/manifest.js';
 import { keepNodeManagedAnnotations, podUpdateChanges } from '../pod/update.js';
-import { describeExit } from './describe.js';
+import { describePod } from './describe.js';
+import { checkSinceTime, daemonUnreachable, defaultContainer, linePrefixer, matchesLabels, parseLabelSelector, sinceSeconds } from './client-ux.js';
+import { parseFieldSelector, parseLabelSelector as parseLabelRequirements, SelectorError } from '../api/selectors.js';
+import { ColumnLayout, customColumnRow, eventPrinter, labelsColumn, nodePrinter, parseOutputFormat, PrinterError, printNonTable, toJson, type OutputFormat, type Printable } from './printers.js';
+import { NODELET_VERSION } from '../version.js';
 
 export const DEFAULT_SOCKET = '/run/nodelet/nodelet.sock';
 
@@ -29,9 +34,7 @@ export function request(socket: string, method: string, urlPath: string, body?: 
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
-    req.on('error', (e: NodeJS.ErrnoException) =>
-      reject(new NodeletError('Unavailable', 'ERR_DAEMON_UNREACHABLE', `cannot reach the nodelet daemon at ${socket}: ${e.code ?? e.message} (is "nodelet daemon" running? set --socket or $NODELET_SOCKET)`, { cause: e })),
-    );
+    req.on('error', (e: NodeJS.ErrnoException) => reject(daemonUnreachable(socket, e)));
     if (body !== undefined) req.write(body);
     req.end();
   });
@@ -46,7 +49,7 @@ export function stream(socket: string, urlPath: string, onData: (chunk: string) 
       res.on('data', onData);
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
-    req.on('error', (e: NodeJS.ErrnoException) => reject(new NodeletError('Unavailable', 'ERR_DAEMON_UNREACHABLE', `cannot reach the nodelet daemon at ${socket}: ${e.code ?? e.message}`, { cause: e })));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(daemonUnreachable(socket, e)));
     req.end();
   });
 }
@@ -127,14 +130,22 @@ export function podRow(pod: Pod, wide: boolean, withNs: boolean): string[] {
   const cs = pod.status?.containerStatuses ?? [];
   const ready = `${cs.filter((c) => c.ready).length}/${pod.spec.containers.length}`;
   const row = [pod.metadata.name!, ready, podStatusReason(pod), restarts(pod), age(pod.metadata.creationTimestamp)];
-  if (wide) row.push(pod.status?.podIP ?? '<none>', pod.spec.nodeName ?? 'localhost');
+  if (wide) {
+    // kubectl's wide columns: IP NODE NOMINATED NODE READINESS GATES
+    const gates: { conditionType: string }[] = (pod.spec as { readinessGates?: { conditionType: string }[] }).readinessGates ?? [];
+    const conds = pod.status?.conditions ?? [];
+    const gatesCell = gates.length ? `${gates.filter((g) => conds.some((c) => c.type === g.conditionType && c.status === 'True')).length}/${gates.length}` : '<none>';
+    row.push(pod.status?.podIP || '<none>', pod.spec.nodeName || '<none>', (pod.status as { nominatedNodeName?: string } | undefined)?.nominatedNodeName || '<none>', gatesCell);
+  }
   return withNs ? [pod.metadata.namespace ?? 'default', ...row] : row;
 }
 
-function header(wide: boolean, withNs: boolean): string[] {
-  const h = ['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', ...(wide ? ['IP', 'NODE'] : [])];
+export function header(wide: boolean, withNs: boolean): string[] {
+  const h = ['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', ...(wide ? ['IP', 'NODE', 'NOMINATED NODE', 'READINESS GATES'] : [])];
   return withNs ? ['NAMESPACE', ...h] : h;
 }
+
+export const podPrinter: Printable = { resource: 'pod', headers: (wide) => header(wide, false), row: (p: Pod, wide) => podRow(p, wide, false) };
 
 // ------------------------------------------------------------------ verbs
 
@@ -209,94 +220,325 @@ function invalidMessage(r: Resp): string {
   return lines.length === 1 ? `${what}: ${lines[0]}` : `${what}: \n${lines.map((l) => `* ${l}`).join('\n')}`;
 }
 
-function printPods(pods: Pod[], o: { output?: string }, withNs: boolean, single = false): void {
-  const obj = single ? pods[0] : { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items: pods };
-  if (o.output === 'json') return void process.stdout.write(JSON.stringify(obj, null, 2) + '\n');
-  if (o.output === 'yaml') return void process.stdout.write(YAML.stringify(obj));
-  if (o.output === 'name') return void process.stdout.write(pods.map((p) => `pod/${p.metadata.name}\n`).join(''));
-  const wide = o.output === 'wide';
-  if (pods.length === 0) return void process.stderr.write('No resources found\n');
-  process.stdout.write(table([header(wide, withNs), ...pods.map((p) => podRow(p, wide, withNs))]));
+// ------------------------------------------------------------------ get
+
+interface TableOpts {
+  /** the NAMESPACE column first (-A) */
+  withNs: boolean;
+  /** the LABELS column last (--show-labels) */
+  showLabels: boolean;
 }
 
-function describePod(pod: Pod, events: Event[], logsOf: Record<string, string>): string {
-  const out: string[] = [];
-  const kv = (k: string, v: unknown, indent = '') => out.push(`${indent}${(k + ':').padEnd(Math.max(0, 20 - indent.length))}${v ?? '<none>'}`);
-  kv('Name', pod.metadata.name);
-  kv('Namespace', pod.metadata.namespace);
-  kv('Node', 'localhost');
-  kv('Start Time', pod.status?.startTime);
-  kv('Labels', Object.entries(pod.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',') || '<none>');
-  kv('Status', podStatusReason(pod));
-  if (pod.status?.reason) kv('Reason', pod.status.reason);
-  if (pod.status?.message) kv('Message', pod.status.message);
-  kv('IP', pod.status?.podIP);
-  kv('QoS Class', pod.status?.qosClass);
-  const section = (title: string, specs: Pod['spec']['containers'], statuses: ContainerStatus[]) => {
-    if (!specs.length) return;
-    out.push(`${title}:`);
-    for (const c of specs) {
-      const s = statuses.find((x) => x.name === c.name);
-      out.push(`  ${c.name}:`);
-      kv('Container ID', s?.containerID, '    ');
-      kv('Image', c.image, '    ');
-      kv('Image ID', s?.imageID || undefined, '    ');
-      if (c.command) kv('Command', c.command.join(' '), '    ');
-      if (c.args) kv('Args', c.args.join(' '), '    ');
-      const state = (st: ContainerStatus['state'] | undefined, label: string) => {
-        if (!st) return;
-        if (st.running) {
-          kv(label, 'Running', '    ');
-          kv('Started', st.running.startedAt, '      ');
-        } else if (st.waiting) {
-          kv(label, 'Waiting', '    ');
-          kv('Reason', st.waiting.reason, '      ');
-          if (st.waiting.message) kv('Message', st.waiting.message, '      ');
-        } else if (st.terminated) {
-          kv(label, 'Terminated', '    ');
-          kv('Reason', st.terminated.reason, '      ');
-          kv('Exit Code', `${st.terminated.exitCode}${describeExit(st.terminated.exitCode, st.terminated.reason, c.resources?.limits?.memory !== undefined) ? ` (${describeExit(st.terminated.exitCode, st.terminated.reason, c.resources?.limits?.memory !== undefined)})` : ''}`, '      ');
-          if (st.terminated.message) kv('Message', st.terminated.message.trim(), '      ');
-          kv('Started', st.terminated.startedAt, '      ');
-          kv('Finished', st.terminated.finishedAt, '      ');
-        }
-      };
-      state(s?.state, 'State');
-      if (s?.lastState && Object.keys(s.lastState).length) state(s.lastState, 'Last State');
-      kv('Ready', s?.ready ? 'True' : 'False', '    ');
-      kv('Restart Count', s?.restartCount ?? 0, '    ');
-      const lim = c.resources?.limits;
-      const req = c.resources?.requests;
-      if (lim) out.push(`    Limits:\n${Object.entries(lim).map(([k, v]) => `      ${k}: ${v}`).join('\n')}`);
-      if (req) out.push(`    Requests:\n${Object.entries(req).map(([k, v]) => `      ${k}: ${v}`).join('\n')}`);
-      for (const [label, p] of [['Liveness', c.livenessProbe], ['Readiness', c.readinessProbe], ['Startup', c.startupProbe]] as const) {
-        if (!p) continue;
-        const h = p.exec ? `exec [${(p.exec.command ?? []).join(' ')}]` : p.httpGet ? `http-get ${p.httpGet.scheme === 'HTTPS' ? 'https' : 'http'}://${p.httpGet.host ?? ''}:${p.httpGet.port}${p.httpGet.path ?? '/'}` : p.tcpSocket ? `tcp-socket :${p.tcpSocket.port}` : p.grpc ? `grpc <pod>:${p.grpc.port} ${p.grpc.service ?? ''}` : '?';
-        kv(label, `${h} delay=${p.initialDelaySeconds ?? 0}s timeout=${p.timeoutSeconds ?? 1}s period=${p.periodSeconds ?? 10}s #success=${p.successThreshold ?? 1} #failure=${p.failureThreshold ?? 3}`, '    ');
-      }
-      const failing = s && ((s.state.terminated && s.state.terminated.exitCode !== 0) || s.state.waiting?.reason === 'CrashLoopBackOff' || (s.lastState?.terminated && s.lastState.terminated.exitCode !== 0));
-      if (failing && logsOf[c.name]) out.push(`    Last Log Lines:\n${logsOf[c.name]!.trimEnd().split('\n').map((l) => `      ${l}`).join('\n')}`);
-    }
+/** The header and row of an object in a table format (default, wide, custom-columns). */
+export function tableShape(fmt: OutputFormat, printer: Printable, t: TableOpts): { header: string[]; row: (obj: any) => string[] } {
+  if (fmt.kind === 'custom-columns') return { header: fmt.columns.map((c) => c.header), row: (obj) => customColumnRow(fmt.columns, obj) };
+  const wide = fmt.kind === 'table' && fmt.wide;
+  return {
+    header: [...(t.withNs ? ['NAMESPACE'] : []), ...printer.headers(wide), ...(t.showLabels ? ['LABELS'] : [])],
+    row: (obj) => [...(t.withNs ? [obj.metadata?.namespace ?? 'default'] : []), ...printer.row(obj, wide), ...(t.showLabels ? [labelsColumn(obj.metadata?.labels)] : [])],
   };
-  section('Init Containers', pod.spec.initContainers ?? [], pod.status?.initContainerStatuses ?? []);
-  section('Containers', pod.spec.containers, pod.status?.containerStatuses ?? []);
-  out.push('Conditions:', '  Type                        Status');
-  for (const c of pod.status?.conditions ?? []) out.push(`  ${c.type.padEnd(28)}${c.status}`);
-  if (pod.spec.volumes?.length) {
-    out.push('Volumes:');
-    for (const v of pod.spec.volumes) out.push(`  ${v.name}: ${Object.keys(v).filter((k) => k !== 'name').join(',')}`);
+}
+
+/** `get` of a list (or one object): what kubectl prints, on stdout; `No resources found…` on stderr. */
+export function renderGet(objs: any[], fmt: OutputFormat, printer: Printable, t: TableOpts & { single?: boolean; namespace?: string }): { stdout: string; stderr: string } {
+  const other = printNonTable(fmt, objs, printer.resource, !!t.single);
+  if (other !== undefined) return { stdout: other, stderr: '' };
+  if (objs.length === 0) return { stdout: '', stderr: t.namespace && !t.withNs ? `No resources found in ${t.namespace} namespace.\n` : 'No resources found\n' };
+  const shape = tableShape(fmt, printer, t);
+  const rows = [shape.header, ...objs.map(shape.row)];
+  return { stdout: new ColumnLayout(rows).lines(rows), stderr: '' };
+}
+
+const byNsName = (a: { metadata: { namespace?: string; name?: string } }, b: { metadata: { namespace?: string; name?: string } }) =>
+  (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || (a.metadata.name ?? '').localeCompare(b.metadata.name ?? '');
+
+/** kubectl prints client-side errors as `error: …` and exits 1. */
+async function kubectlErrors(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof PrinterError || e instanceof SelectorError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw e;
   }
-  out.push('Events:');
-  if (!events.length) out.push('  <none>');
-  else {
-    out.push(
-      table([
-        ['Type', 'Reason', 'Age', 'From', 'Message'],
-        ...events.map((e) => ['  ' + e.type, e.reason, e.count > 1 ? `${age(e.lastTimestamp)} (x${e.count} over ${age(e.firstTimestamp)})` : age(e.lastTimestamp), 'nodelet', e.message]),
-      ]).replace(/^/gm, '  ').trimEnd(),
-    );
+}
+
+interface GetPodsOpts {
+  output?: string;
+  allNamespaces?: boolean;
+  watch?: boolean;
+  namespace: string;
+  socket?: string;
+  selector?: string;
+  fieldSelector?: string;
+  showLabels?: boolean;
+  outputWatchEvents?: boolean;
+}
+
+/**
+ * Watch output: the rows of a table keep the column widths of the header and the first rows (as kubectl's
+ * tabwriter does once it has flushed), one row per change — an event that would print the same row as the
+ * last one of that object (but for AGE) prints nothing.
+ */
+export class WatchPrinter {
+  private layout?: ColumnLayout;
+  private readonly last = new Map<string, string>();
+  private count = 0;
+  constructor(
+    private readonly fmt: OutputFormat,
+    private readonly printer: Printable,
+    private readonly t: TableOpts & { outputWatchEvents?: boolean },
+    /** the AGE column of a row (ignored when comparing rows); -1: none */
+    private readonly ageColumn = -1,
+  ) {}
+
+  /** The text for the initial list (as ADDED events). */
+  initial(objs: any[]): string {
+    if (this.isTable() && objs.length) {
+      const shape = tableShape(this.fmt, this.printer, this.t);
+      const rows = objs.map(shape.row);
+      this.layout = new ColumnLayout([shape.header, ...rows]);
+      objs.forEach((o, i) => this.remember(o, rows[i]!));
+      return this.layout.lines([shape.header, ...rows]);
+    }
+    return objs.map((o) => this.event('ADDED', o)).join('');
   }
-  return out.join('\n') + '\n';
+
+  private isTable(): boolean {
+    return this.fmt.kind === 'table' || this.fmt.kind === 'custom-columns';
+  }
+
+  private key(o: any): string {
+    return o.metadata?.uid ?? `${o.metadata?.namespace}/${o.metadata?.name}`;
+  }
+
+  private remember(o: any, row: string[]): boolean {
+    const sig = row.filter((_, i) => i !== this.ageColumn).join('\u0000');
+    if (this.last.get(this.key(o)) === sig) return false;
+    this.last.set(this.key(o), sig);
+    return true;
+  }
+
+  /** The text for one watch event ('' when nothing changed). */
+  event(type: string, o: any): string {
+    const n = this.count++;
+    switch (this.fmt.kind) {
+      case 'json':
+        return toJson(this.t.outputWatchEvents ? { type, object: o } : o);
+      case 'yaml':
+        return (n > 0 ? '---\n' : '') + YAML.stringify(this.t.outputWatchEvents ? { type, object: o } : o);
+      case 'name':
+      case 'jsonpath':
+        return printNonTable(this.fmt, [o], this.printer.resource, true)!;
+    }
+    const shape = tableShape(this.fmt, this.printer, this.t);
+    const row = shape.row(o);
+    if (!this.remember(o, row)) return '';
+    if (!this.layout) {
+      this.layout = new ColumnLayout([shape.header, row]);
+      return this.layout.lines([shape.header, row]);
+    }
+    return this.layout.line(row);
+  }
+}
+
+async function getPods(name: string | undefined, o: GetPodsOpts): Promise<void> {
+  const fmt = parseOutputFormat(o.output);
+  const socket = socketPath(o.socket);
+  if (name && (o.selector || o.allNamespaces)) throw new PrinterError(o.selector ? 'name cannot be provided when a selector is specified' : 'a resource cannot be retrieved by name across all namespaces');
+  // checked here first: a bad selector is kubectl's client-side error, not a round trip
+  if (o.selector) parseLabelRequirements(o.selector);
+  if (o.fieldSelector) parseFieldSelector(o.fieldSelector);
+  const q = new URLSearchParams();
+  if (o.selector) q.set('labelSelector', o.selector);
+  const fieldSelector = [o.fieldSelector, name && o.watch ? `metadata.name=${name}` : undefined].filter(Boolean).join(',');
+  if (fieldSelector) q.set('fieldSelector', fieldSelector);
+  const ns = encodeURIComponent(o.namespace);
+  const base = o.allNamespaces ? '/api/v1/pods' : `/api/v1/namespaces/${ns}/pods`;
+  const t = { withNs: !!o.allNamespaces, showLabels: !!o.showLabels };
+  if (name && !o.watch) {
+    const pod = check(await request(socket, 'GET', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`)) as Pod;
+    return void process.stdout.write(renderGet([pod], fmt, podPrinter, { ...t, single: true }).stdout);
+  }
+  const list = check(await request(socket, 'GET', `${base}${q.size ? `?${q}` : ''}`));
+  const pods = (list.items as Pod[]).sort(byNsName);
+  if (!o.watch) {
+    const r = renderGet(pods, fmt, podPrinter, { ...t, namespace: o.namespace });
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+    return;
+  }
+  const w = new WatchPrinter(fmt, podPrinter, { ...t, outputWatchEvents: o.outputWatchEvents }, fmt.kind === 'table' ? (t.withNs ? 5 : 4) : -1);
+  process.stdout.write(w.initial(pods));
+  // the watch starts with ADDED for every pod: skip the versions the list printed
+  const seen = new Map(pods.map((p) => [p.metadata.uid, p.metadata.resourceVersion]));
+  q.set('watch', '1');
+  let buf = '';
+  await stream(socket, `${base}?${q}`, (chunk) => {
+    buf += chunk;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line) continue;
+      const ev = JSON.parse(line) as { type: string; object: Pod };
+      const uid = ev.object.metadata.uid;
+      if (ev.type === 'ADDED' && seen.has(uid) && seen.get(uid) === ev.object.metadata.resourceVersion) continue;
+      seen.delete(uid);
+      process.stdout.write(w.event(ev.type, ev.object));
+    }
+  });
+}
+
+async function getEvents(o: { output?: string; allNamespaces?: boolean; namespace: string; socket?: string; fieldSelector?: string }): Promise<void> {
+  const fmt = parseOutputFormat(o.output);
+  const socket = socketPath(o.socket);
+  const q = o.fieldSelector ? `?fieldSelector=${encodeURIComponent(o.fieldSelector)}` : '';
+  const base = o.allNamespaces ? '/api/v1/events' : `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/events`;
+  const events = (check(await request(socket, 'GET', base + q)).items as Event[]).sort(
+    (a, b) => (a.lastTimestamp || a.firstTimestamp || '').localeCompare(b.lastTimestamp || b.firstTimestamp || '') || byNsName(a, b),
+  );
+  const r = renderGet(events, fmt, eventPrinter, { withNs: !!o.allNamespaces, showLabels: false, namespace: o.namespace });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+}
+
+async function getNodes(name: string | undefined, o: { output?: string; socket?: string; showLabels?: boolean }): Promise<void> {
+  const fmt = parseOutputFormat(o.output);
+  const socket = socketPath(o.socket);
+  const nodes = name ? [check(await request(socket, 'GET', `/api/v1/nodes/${encodeURIComponent(name)}`))] : check(await request(socket, 'GET', '/api/v1/nodes')).items;
+  const r = renderGet(nodes, fmt, nodePrinter, { withNs: false, showLabels: !!o.showLabels, single: !!name });
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+}
+
+/** `delete -f FILE`: the pods of the manifest, kubectl's `pod "web" deleted` per pod. */
+async function deleteFile(file: string, o: { gracePeriod?: string; wait: string; namespace: string; socket?: string; ignoreNotFound?: boolean }): Promise<void> {
+  const socket = socketPath(o.socket);
+  const text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
+  const parsed = parseManifests(text, file, { unsupportedKinds: 'error' });
+  for (const pod of parsed.pods) {
+    const name = pod.metadata?.name ?? '';
+    const ns = pod.metadata?.namespace ?? o.namespace;
+    const q = new URLSearchParams();
+    if (o.gracePeriod !== undefined) q.set('gracePeriodSeconds', o.gracePeriod);
+    if (o.wait !== 'false') q.set('wait', '1');
+    const r = await request(socket, 'DELETE', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}?${q}`);
+    if (r.status === 404) {
+      if (!o.ignoreNotFound) {
+        process.stderr.write(`Error from server (NotFound): error when deleting "${file}": pods "${name}" not found\n`);
+        process.exitCode = 1;
+      }
+      continue;
+    }
+    check(r);
+    process.stdout.write(`pod "${name}" deleted\n`);
+  }
+}
+
+/** kubectl version: client and server (`GET /version`) versions. */
+async function version(o: { client?: boolean; output?: string; socket?: string }): Promise<void> {
+  if (o.output !== undefined && o.output !== 'json' && o.output !== 'yaml') throw new PrinterError(`--output must be 'yaml' or 'json'`);
+  const [major, minor] = NODELET_VERSION.split('.');
+  const clientVersion = { major, minor, gitVersion: `v${NODELET_VERSION}`, gitCommit: '', gitTreeState: '', buildDate: '', goVersion: '', compiler: 'node', platform: `linux/${process.arch === 'x64' ? 'amd64' : process.arch}` };
+  let serverVersion: Record<string, string> | undefined;
+  let serverError: unknown;
+  if (!o.client) {
+    try {
+      serverVersion = check(await request(socketPath(o.socket), 'GET', '/version'));
+    } catch (e) {
+      serverError = e;
+    }
+  }
+  const info = { clientVersion, ...(serverVersion ? { serverVersion } : {}) };
+  if (o.output === 'json') process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+  else if (o.output === 'yaml') process.stdout.write(YAML.stringify(info));
+  else process.stdout.write(`Client Version: ${clientVersion.gitVersion}\n${serverVersion ? `Server Version: ${serverVersion.gitVersion}\n` : ''}`);
+  if (serverError) throw serverError;
+}
+
+interface LogsOptions {
+  container?: string;
+  allContainers?: boolean;
+  selector?: string;
+  prefix?: boolean;
+  follow?: boolean;
+  previous?: boolean;
+  timestamps?: boolean;
+  tail?: string;
+  since?: string;
+  sinceTime?: string;
+  limitBytes?: string;
+  maxLogRequests: string;
+  namespace: string;
+  socket?: string;
+}
+
+/**
+ * kubectl logs: one pod (POD or pod/POD) or every pod matching -l; one container (-c, else the default one
+ * with kubectl's "Defaulted container" note) or all of them (--all-containers: init containers first);
+ * lines prefixed `[pod/NAME/CONTAINER] ` with --prefix or --all-containers. Without -f the logs are printed
+ * one after the other; with -f they are followed at once (at most --max-log-requests, as kubectl).
+ */
+async function runLogs(podArg: string | undefined, o: LogsOptions): Promise<void> {
+  const socket = socketPath(o.socket);
+  const ns = encodeURIComponent(o.namespace);
+  if (podArg && o.selector) throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', 'only one of a pod name or -l/--selector may be given', { details: { kubectlStyle: true } });
+  if (!podArg && !o.selector) throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', 'a pod name or -l/--selector is required: nodelet logs POD [-c CONTAINER]', { details: { kubectlStyle: true } });
+  if (o.since && o.sinceTime) throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', 'at most one of --since-time or --since may be used', { details: { kubectlStyle: true } });
+  if (o.container && o.allContainers) throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', '--container (-c) and --all-containers cannot be used together', { details: { kubectlStyle: true } });
+  const q = new URLSearchParams();
+  if (o.follow) q.set('follow', 'true');
+  if (o.previous) q.set('previous', 'true');
+  if (o.timestamps) q.set('timestamps', 'true');
+  if (o.tail !== undefined) q.set('tailLines', o.tail);
+  if (o.since) q.set('sinceSeconds', String(sinceSeconds(o.since)));
+  if (o.sinceTime) q.set('sinceTime', checkSinceTime(o.sinceTime));
+  if (o.limitBytes !== undefined) q.set('limitBytes', o.limitBytes);
+
+  let pods: Pod[];
+  if (o.selector) {
+    const reqs = parseLabelSelector(o.selector);
+    const list = check(await request(socket, 'GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(o.selector)}`)) as { items: Pod[] };
+    // the daemon filters too when it knows labelSelector; matching again here costs nothing
+    pods = list.items.filter((p) => matchesLabels(reqs, p.metadata.labels)).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
+    if (!pods.length) return void process.stderr.write(`No resources found in ${o.namespace} namespace.\n`);
+  } else {
+    const name = podArg!.replace(/^(pods?|po)\//, '');
+    pods = [check(await request(socket, 'GET', `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(name)}`)) as Pod];
+  }
+  const targets: { pod: string; container: string }[] = [];
+  for (const p of pods) {
+    const names = [...(p.spec.initContainers ?? []), ...p.spec.containers].map((c) => c.name);
+    if (o.allContainers) for (const c of names) targets.push({ pod: p.metadata.name!, container: c });
+    else if (o.container) {
+      if (!names.includes(o.container) && o.selector) continue; // -l -c: the pods that have it
+      targets.push({ pod: p.metadata.name!, container: o.container });
+    } else {
+      const d = defaultContainer(p);
+      if (d.note) process.stderr.write(d.note + '\n');
+      targets.push({ pod: p.metadata.name!, container: d.name });
+    }
+  }
+  const prefixed = !!(o.prefix || o.allContainers);
+  const max = Number(o.maxLogRequests);
+  if (o.follow && targets.length > max)
+    throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', `you are attempting to follow ${targets.length} log streams, but maximum allowed concurrency is ${max}, use --max-log-requests to increase the limit`, { details: { kubectlStyle: true } });
+  const one = async (t: { pod: string; container: string }) => {
+    const tq = new URLSearchParams(q);
+    tq.set('container', t.container);
+    let status = 0;
+    let errBody = '';
+    const out = linePrefixer(prefixed ? `[pod/${t.pod}/${t.container}] ` : '', (s) => void process.stdout.write(s));
+    await stream(socket, `/api/v1/namespaces/${ns}/pods/${encodeURIComponent(t.pod)}/log?${tq}`, (c) => (status >= 400 ? (errBody += c) : out.push(c)), (s) => (status = s));
+    out.end();
+    if (status >= 400) check({ status, body: errBody });
+  };
+  if (o.follow) await Promise.all(targets.map(one));
+  else for (const t of targets) await one(t);
 }
 
 export function registerClientCommands(program: Command): void {
@@ -306,38 +548,30 @@ export function registerClientCommands(program: Command): void {
   sock(program.command('apply').description('create the pods of a manifest in the daemon, or update them (what Kubernetes lets change on a pod)').requiredOption('-f, --filename <file>', 'manifest file ("-" for stdin)'))
     .action(async (o: { filename: string; socket?: string }) => applyFile(o.socket, o.filename));
 
-  const get = program.command('get').description('display pods');
+  const get = program.command('get').description('display pods, events or this node');
   sock(nsOpt(get.command('pods').alias('pod').alias('po').argument('[name]')))
-    .option('-o, --output <format>', 'wide, json, yaml or name')
+    .option('-o, --output <format>', 'json, yaml, name, wide, jsonpath=TEMPLATE, jsonpath-file=FILE, custom-columns=SPEC, custom-columns-file=FILE')
     .option('-A, --all-namespaces', 'list pods of every namespace')
     .option('-w, --watch', 'watch for changes after listing')
-    .action(async (name: string | undefined, o: { output?: string; allNamespaces?: boolean; watch?: boolean; namespace: string; socket?: string }) => {
-      const socket = socketPath(o.socket);
-      const base = o.allNamespaces ? '/api/v1/pods' : `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods`;
-      if (name && !o.watch) return printPods([check(await request(socket, 'GET', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods/${encodeURIComponent(name)}`))], o, false, true);
-      if (!o.watch) return printPods(check(await request(socket, 'GET', base)).items, o, !!o.allNamespaces);
-      const wide = o.output === 'wide';
-      let first = true;
-      let buf = '';
-      await stream(socket, `${base}?watch=1`, (chunk) => {
-        buf += chunk;
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          if (!line) continue;
-          const ev = JSON.parse(line) as { type: string; object: Pod };
-          if (name && ev.object.metadata.name !== name) continue;
-          if (o.output === 'json') process.stdout.write(JSON.stringify(ev) + '\n');
-          else {
-            const row = podRow(ev.object, wide, !!o.allNamespaces);
-            if (ev.type === 'DELETED') row[o.allNamespaces ? 3 : 2] = 'Terminating';
-            process.stdout.write(first ? table([header(wide, !!o.allNamespaces), row]) : table([row.map(() => ''), row]).split('\n')[1] + '\n');
-            first = false;
-          }
-        }
-      });
-    });
+    .option('-l, --selector <selector>', 'label selector: app=web,tier!=db, env in (a,b), key, !key')
+    .option('--field-selector <selector>', 'field selector: metadata.name=, metadata.namespace=, status.phase=, spec.nodeName= (=, ==, !=)')
+    .option('--show-labels', 'a LABELS column last')
+    .option('--output-watch-events', 'with -w and -o json|yaml: {"type","object"} watch events')
+    .action((name: string | undefined, o: GetPodsOpts) => kubectlErrors(() => getPods(name, o)));
+  sock(nsOpt(get.command('events').alias('event').alias('ev')))
+    .option('-o, --output <format>', 'json, yaml, name, wide, jsonpath=…, custom-columns=…')
+    .option('-A, --all-namespaces', 'events of every namespace')
+    .option('--field-selector <selector>', 'involvedObject.name=, involvedObject.uid=, reason=, type=')
+    .action((o: { output?: string; allNamespaces?: boolean; namespace: string; socket?: string; fieldSelector?: string }) => kubectlErrors(() => getEvents(o)));
+  sock(get.command('nodes').alias('node').alias('no').argument('[name]'))
+    .option('-o, --output <format>', 'json, yaml, name, wide, jsonpath=…, custom-columns=…')
+    .option('--show-labels', 'a LABELS column last')
+    .action((name: string | undefined, o: { output?: string; socket?: string; showLabels?: boolean }) => kubectlErrors(() => getNodes(name, o)));
+
+  sock(program.command('version').description('client and server versions'))
+    .option('--client', 'the client version only')
+    .option('-o, --output <format>', 'json or yaml')
+    .action((o: { client?: boolean; output?: string; socket?: string }) => kubectlErrors(() => version(o)));
 
   const desc = program.command('describe').description('show details of a pod');
   sock(nsOpt(desc.command('pod').alias('pods').alias('po').argument('<name>'))).action(async (name: string, o: { namespace: string; socket?: string }) => {
@@ -358,47 +592,80 @@ export function registerClientCommands(program: Command): void {
     process.stdout.write(describePod(pod, events, logsOf));
   });
 
-  sock(nsOpt(program.command('logs').description('print the logs of a container').argument('<pod>')))
-    .option('-c, --container <name>', 'container name')
+  sock(nsOpt(program.command('logs').description('print the logs of a container (kubectl logs)').argument('[pod]', 'POD or pod/POD (or -l SELECTOR)')))
+    .option('-c, --container <name>', 'container name (default: the kubectl.kubernetes.io/default-container annotation, else the first)')
+    .option('--all-containers', 'the logs of every container of the pod(s), each line prefixed [pod/NAME/CONTAINER]')
+    .option('-l, --selector <selector>', 'the pods whose labels match (app=web,tier!=db)')
+    .option('--prefix', 'prefix each line with [pod/NAME/CONTAINER]')
     .option('-f, --follow', 'follow the log')
     .option('-p, --previous', 'the previous terminated container')
     .option('--timestamps', 'prefix each line with its timestamp')
-    .option('--tail <n>', 'lines of recent log to show')
-    .action(async (pod: string, o: { container?: string; follow?: boolean; previous?: boolean; timestamps?: boolean; tail?: string; namespace: string; socket?: string }) => {
-      const socket = socketPath(o.socket);
-      const q = new URLSearchParams();
-      if (o.container) q.set('container', o.container);
-      if (o.follow) q.set('follow', 'true');
-      if (o.previous) q.set('previous', 'true');
-      if (o.timestamps) q.set('timestamps', 'true');
-      if (o.tail !== undefined) q.set('tailLines', o.tail);
-      let status = 0;
-      let errBody = '';
-      await stream(socket, `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods/${encodeURIComponent(pod)}/log?${q}`, (c) => (status >= 400 ? (errBody += c) : process.stdout.write(c)), (s) => (status = s));
-      if (status >= 400) check({ status, body: errBody });
-    });
+    .option('--tail <n>', 'lines of recent log to show (-1: all)')
+    .option('--since <duration>', 'only lines newer than this (5s, 2m, 1h)')
+    .option('--since-time <time>', 'only lines after this RFC 3339 time')
+    .option('--limit-bytes <n>', 'at most this many bytes per log')
+    .option('--max-log-requests <n>', 'with -l or --all-containers and -f: at most this many logs followed at once', '5')
+    .action(async (pod: string | undefined, o: LogsOptions) => runLogs(pod, o));
 
   sock(nsOpt(program.command('exec').description('run a command in a container').argument('<pod>').argument('<command...>')))
-    .option('-c, --container <name>', 'container name')
+    .option('-c, --container <name>', 'container name (default: the kubectl.kubernetes.io/default-container annotation, else the first)')
     .option('-i, --stdin', 'stream stdin to the command (EOF at the end of input)')
-    .option('-t, --tty', 'with -i and a terminal on stdin: give the command a terminal (raw mode here, window size follows)')
+    .option('-t, --tty', 'with -i and a terminal on stdin: give the command a terminal (raw mode here, window size follows; TERM=xterm)')
     .action(async (pod: string, command: string[], o: { container?: string; stdin?: boolean; tty?: boolean; namespace: string; socket?: string }) => {
+      const socket = socketPath(o.socket);
+      let container = o.container;
+      pod = pod.replace(/^(pods?|po)\//, '');
+      if (!container) {
+        // kubectl's choice of container, and its note when there was one to make
+        const p = check(await request(socket, 'GET', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods/${encodeURIComponent(pod)}`)) as Pod;
+        const d = defaultContainer(p);
+        if (d.note) process.stderr.write(d.note + '\n');
+        container = d.name;
+      }
       // streaming exec (WebSocket, src/cli/exec-command.ts), loaded only by this verb
       const { runExec } = await import('./exec-command.js');
-      process.exitCode = await runExec({ socket: socketPath(o.socket), namespace: o.namespace, pod, container: o.container, command, stdin: !!o.stdin, tty: !!o.tty });
+      process.exitCode = await runExec({ socket, namespace: o.namespace, pod, container, command, stdin: !!o.stdin, tty: !!o.tty });
     });
 
-  const del = program.command('delete').description('delete pods');
-  sock(nsOpt(del.command('pod').alias('pods').alias('po').argument('<names...>')))
+  program
+    .command('ps')
+    .description('the pods started by "nodelet run" on this --root (podman ps): NAME, NAMESPACE, STATUS, OWNER PID, AGE')
+    .option('-q, --quiet', 'names only')
+    .action(async (o: { quiet?: boolean }) => {
+      const { listRunPods } = await import('./run-ps.js');
+      const root = path.resolve(program.opts<{ root: string }>().root);
+      const rows = listRunPods(root);
+      if (o.quiet) return void process.stdout.write(rows.map((r) => `${r.name}\n`).join(''));
+      if (!rows.length) return void process.stderr.write(`No pods started by "nodelet run" on ${root}\n`);
+      process.stdout.write(table([['NAME', 'NAMESPACE', 'STATUS', 'OWNER PID', 'AGE'], ...rows.map((r) => [r.name, r.namespace, r.status, String(r.ownerPid), r.age])]));
+    });
+
+  // delete's options are the parent's (commander gives the parent any option it knows, wherever it is), so
+  // `delete -f FILE` and `delete pod NAME…` share them
+  const del = sock(nsOpt(program.command('delete').description('delete pods: delete pod NAME… or delete -f FILE')))
+    .option('-f, --filename <file>', 'delete the pods of this manifest ("-" for stdin)')
     .option('--grace-period <seconds>', 'seconds the containers get to stop (default: the pod\'s terminationGracePeriodSeconds)')
     .option('--wait <bool>', 'wait until the pod is gone', 'true')
-    .action(async (names: string[], o: { gracePeriod?: string; wait: string; namespace: string; socket?: string }) => {
+    .option('--ignore-not-found', 'a pod that does not exist is not an error')
+    .action(async (o: { filename?: string; gracePeriod?: string; wait: string; namespace: string; socket?: string; ignoreNotFound?: boolean }) => {
+      if (!o.filename) {
+        process.stderr.write('error: You must provide one or more resources by argument or filename.\n');
+        process.exitCode = 1;
+        return;
+      }
+      return deleteFile(o.filename, o);
+    });
+  del.command('pod').alias('pods').alias('po').argument('<names...>')
+    .action(async (names: string[]) => {
+      const o = del.opts<{ gracePeriod?: string; wait: string; namespace: string; socket?: string; ignoreNotFound?: boolean }>();
       const socket = socketPath(o.socket);
       for (const name of names) {
         const q = new URLSearchParams();
         if (o.gracePeriod !== undefined) q.set('gracePeriodSeconds', o.gracePeriod);
         if (o.wait !== 'false') q.set('wait', '1');
-        check(await request(socket, 'DELETE', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods/${encodeURIComponent(name)}?${q}`));
+        const r = await request(socket, 'DELETE', `/api/v1/namespaces/${encodeURIComponent(o.namespace)}/pods/${encodeURIComponent(name)}?${q}`);
+        if (r.status === 404 && o.ignoreNotFound) continue;
+        check(r);
         process.stdout.write(`pod "${name}" deleted\n`);
       }
     });

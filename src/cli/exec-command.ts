@@ -11,6 +11,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import WebSocket from 'ws';
 import { NodeletError, type ErrorCategory } from '../errors.js';
+import { daemonUnreachable } from './client-ux.js';
 import { CHANNEL, exitCodeOfStatus, frame, PROTOCOL_V4, PROTOCOL_V5, SOCKET_HIGH_WATER, type MetaStatus, type TerminalSize } from '../api/exec-stream.js';
 
 export const NO_TTY_WARNING = 'Unable to use a TTY - input is not a terminal or the right kind of file';
@@ -161,13 +162,7 @@ export async function runExec(o: ExecCommandOptions, io: ExecIO = processIO()): 
     ws.on('error', (e: NodeJS.ErrnoException) => {
       if (signalled !== undefined) return settle(() => resolve(signalled!));
       const unreachable = ['ENOENT', 'ECONNREFUSED', 'EACCES', 'EPERM'].includes(e.code ?? '');
-      settle(() =>
-        reject(
-          unreachable
-            ? new NodeletError('Unavailable', 'ERR_DAEMON_UNREACHABLE', `cannot reach the nodelet daemon at ${o.socket}: ${e.code} (is "nodelet daemon" running? set --socket or $NODELET_SOCKET)`, { cause: e })
-            : new NodeletError('Unavailable', 'ERR_EXEC_STREAM', `exec in pod ${o.pod}: ${e.message}`, { cause: e }),
-        ),
-      );
+      settle(() => reject(unreachable ? daemonUnreachable(o.socket, e) : new NodeletError('Unavailable', 'ERR_EXEC_STREAM', `exec in pod ${o.pod}: ${e.message}`, { cause: e })));
     });
 
     ws.on('open', () => {

@@ -41,6 +41,12 @@ async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
+    if (isNodeletError(e) && e.details.kubectlStyle) {
+      // a client verb's error that says what to do, printed as kubectl prints its errors
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = process.exitCode && process.exitCode !== 0 ? process.exitCode : 1;
+      return;
+    }
     const code = isNodeletError(e) ? ` [${e.code}]` : '';
     const text = describeError(e);
     process.stderr.write(`${text.startsWith('nodelet ') ? '' : 'nodelet: '}${text}${code}\n`);

@@ -15,14 +15,23 @@ function splitList(v: string | undefined): string[] | undefined {
   return v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter(Boolean);
 }
 
+// The defaults as kubelet/containerd have them (src/network/pod-network.ts, src/agent/setup.ts); kept literal so
+// `--help` needs no import of the network or agent modules.
+const CNI_CONF_HELP = 'CNI network configuration directory: the first *.conflist/*.conf/*.json in it is the pod network; the built-in one is written there when it has none (default /etc/cni/net.d)';
+const CNI_BIN_HELP = 'CNI plugin directory, repeatable (default /opt/cni/bin, then Debian\'s /usr/lib/cni)';
+const POD_LOG_HELP = 'container logs, kubelet\'s layout <dir>/<ns>_<pod>_<uid>/<container>/<restart>.log (default /var/log/pods)';
+const LOG_LINK_HELP = 'symlinks <pod>_<ns>_<container>-<id>.log to the logs, for log shippers (default /var/log/containers; "" = none)';
+
 export function registerPodCommands(program: Command, globals: GlobalsFn): void {
   program
     .command('run')
     .description('run the pods of a manifest in the foreground (no daemon): logs, state changes, exit code of the pod')
     .argument('<file>', 'Pod manifest (YAML or JSON; ConfigMaps and Secrets may come along)')
     .option('--cgroup-parent <path>', 'parent cgroup of the pods', '/nodelet')
-    .option('--cni-conf-dir <dir>', 'CNI network configuration directory (default /etc/nodelet/cni/net.d)')
-    .option('--cni-bin-dir <dir>', 'CNI plugin directory (repeatable)', collect)
+    .option('--cni-conf-dir <dir>', CNI_CONF_HELP)
+    .option('--cni-bin-dir <dir>', CNI_BIN_HELP, collect)
+    .option('--pod-log-dir <dir>', POD_LOG_HELP)
+    .option('--container-log-link-dir <dir>', LOG_LINK_HELP)
     .option('--pod-cidr <cidr>', 'subnet of the built-in pod network (default 10.244.0.0/16)')
     .option('--bridge-name <name>', 'bridge of the built-in pod network (default nodelet0)')
     .option('--backoff-initial <ms>', 'initial restart back-off in ms (default 10000; for tests)')
@@ -44,6 +53,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
       const { runPods } = await import('./pod-run.js');
       const code = await runPods({
         file, root: g.root, runRoot: g.runRoot, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
+        podLogDir: o.podLogDir, containerLogLinkDir: o.containerLogLinkDir,
         podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault,
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       });
@@ -53,12 +63,14 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
   program
     .command('daemon')
     .description('run the node agent: static pods from --manifest-dir, the API on --socket')
-    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podCidr, bridgeName, maxParallelPulls, rescanMs, allowedUnsafeSysctls, seccompDefault)')
+    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podLogDir, containerLogLinkDir, podCidr, bridgeName, maxParallelPulls, rescanMs, allowedUnsafeSysctls, seccompDefault)')
     .option('--manifest-dir <dir>', 'static pod manifests (default /etc/nodelet/manifests)')
     .option('--socket <path>', 'API socket (default /run/nodelet/nodelet.sock)')
     .option('--cgroup-parent <path>', 'parent cgroup of the pods (default /nodelet)')
-    .option('--cni-conf-dir <dir>', 'CNI network configuration directory')
-    .option('--cni-bin-dir <dir>', 'CNI plugin directory (repeatable)', collect)
+    .option('--cni-conf-dir <dir>', CNI_CONF_HELP)
+    .option('--cni-bin-dir <dir>', CNI_BIN_HELP, collect)
+    .option('--pod-log-dir <dir>', POD_LOG_HELP)
+    .option('--container-log-link-dir <dir>', LOG_LINK_HELP)
     .option('--pod-cidr <cidr>', 'subnet of the built-in pod network')
     .option('--bridge-name <name>', 'bridge of the built-in pod network')
     .option('--max-parallel-pulls <n>', 'concurrent layer downloads')
@@ -95,6 +107,8 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
         cgroupParent: o.cgroupParent ?? fc.cgroupParent ?? '/nodelet',
         cniConfDir: o.cniConfDir ?? fc.cniConfDir,
         cniBinDirs: o.cniBinDir ?? fc.cniBinDirs,
+        podLogDir: o.podLogDir ?? fc.podLogDir,
+        containerLogLinkDir: o.containerLogLinkDir ?? fc.containerLogLinkDir,
         podCidr: o.podCidr ?? fc.podCidr,
         bridgeName: o.bridgeName ?? fc.bridgeName,
         maxParallelPulls: o.maxParallelPulls ? Number(o.maxParallelPulls) : fc.maxParallelPulls,

@@ -24,10 +24,11 @@ import type { RecordedEvent } from '../agent/events.js';
 import { followLog } from '../agent/logs.js';
 import { reapRunOrphans, runOwnerValue, RUN_OWNER_ANNOTATION } from '../agent/run-owner.js';
 import { configureLogging } from '../log.js';
+import { hostPortLines, runningNote } from './client-ux.js';
 
 export interface RunOptions extends AgentConfig {
   file: string;
-  /** print nothing but the containers' logs */
+  /** print nothing but the containers' logs and warnings */
   quiet?: boolean;
 }
 
@@ -92,31 +93,33 @@ export async function runPods(o: RunOptions): Promise<number> {
   const outputs = new Outputs((stream, code) => {
     if (pipeGone || signalled) return;
     pipeGone = { stream, code };
-    err(`nodelet run: ${stream} is gone (${code}): stopping pods`);
+    info(`nodelet run: ${stream} is gone (${code}): stopping pods`);
     resolveEnd();
   });
-  const err = (s: string) => {
+  // --quiet: nothing but the containers' logs (progress and warnings alike; the exit code still tells)
+  const info = (s: string) => {
     if (!o.quiet) outputs.write('stderr', s + '\n');
   };
+  const warn = info;
   // the agent's own log lines go the same guarded way
-  configureLogging({ sink: { write: (line) => outputs.write('stderr', line) } });
+  configureLogging({ sink: { write: (line) => (o.quiet ? undefined : outputs.write('stderr', line)) } });
 
   // 1. Parse and validate everything before touching the host.
   const text = fs.readFileSync(o.file, 'utf8');
   const parsed = loadManifests(text, o.file, { unsupportedKinds: 'error' }); // a Deployment here would run nothing
   if (parsed.pods.length === 0) throw new Error(`${o.file}: no Pod in the manifest`);
-  for (const w of parsed.warnings) err(`warning: ${w}`);
+  for (const w of parsed.warnings) warn(`warning: ${w}`);
 
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
-      err(`${sig} again: killing containers now`);
+      info(`${sig} again: killing containers now`);
       forceKill();
       return;
     }
     if (!signalled) signalled = sig;
     if (pipeGone) return; // already stopping; the exit code follows the signal
-    err(`${sig}: stopping pods (press Ctrl-C again to kill them now)`);
+    info(`${sig}: stopping pods (press Ctrl-C again to kill them now)`);
     resolveEnd();
   };
   for (const sig of ENDING_SIGNALS) process.on(sig, onSignal);
@@ -139,7 +142,7 @@ export async function runPods(o: RunOptions): Promise<number> {
   agent.on('event', (e: RecordedEvent) => {
     if (!uids.has(e.involvedObject.uid!)) return;
     const who = e.involvedObject.fieldPath?.match(/\{(.*)\}/)?.[1];
-    err(`${e.type === 'Warning' ? 'warning' : 'event'}: pod/${e.involvedObject.name}${who ? ` ${who}` : ''}: ${e.reason}: ${e.message}`);
+    (e.type === 'Warning' ? warn : info)(`${e.type === 'Warning' ? 'warning' : 'event'}: pod/${e.involvedObject.name}${who ? ` ${who}` : ''}: ${e.reason}: ${e.message}`);
   });
   const phases = new Map<string, PodStatus>();
   let resolveAllDone!: () => void;
@@ -151,10 +154,13 @@ export async function runPods(o: RunOptions): Promise<number> {
       const key = `${pod.metadata.uid}/${name}`;
       if (printedStates.get(key) === v) continue;
       printedStates.set(key, v);
-      err(`pod/${pod.metadata.name} ${name}: ${v}`);
+      info(`pod/${pod.metadata.name} ${name}: ${v}`);
     }
     const ph = ev.pod.status?.phase;
-    if (ph && phases.get(pod.metadata.uid!)?.phase !== ph) err(`pod/${pod.metadata.name}: ${ph}${ev.pod.status?.reason ? ` (${ev.pod.status.reason})` : ''}`);
+    if (ph && phases.get(pod.metadata.uid!)?.phase !== ph) {
+      info(`pod/${pod.metadata.name}: ${ph}${ev.pod.status?.reason ? ` (${ev.pod.status.reason})` : ''}${ph === 'Running' ? runningNote(pod, ev.pod.status) : ''}`);
+      if (ph === 'Running') for (const line of hostPortLines(pod, ev.pod.status)) info(`pod/${pod.metadata.name}: ${line}`);
+    }
     if (ev.pod.status) phases.set(pod.metadata.uid!, ev.pod.status);
     if ([...uids].every((u) => ['Succeeded', 'Failed'].includes(phases.get(u)?.phase ?? ''))) resolveAllDone();
   });
@@ -162,7 +168,7 @@ export async function runPods(o: RunOptions): Promise<number> {
     if (!p.progress) return;
     const pr = p.progress;
     if (pr.phase === 'done' || pr.phase === 'exists' || pr.phase === 'resolving')
-      err(`pull ${p.ref}: ${pr.phase}${pr.digest ? ` ${pr.digest.slice(7, 19)}` : ''}${pr.total ? ` ${pr.total} bytes` : ''}`);
+      info(`pull ${p.ref}: ${pr.phase}${pr.digest ? ` ${pr.digest.slice(7, 19)}` : ''}${pr.total ? ` ${pr.total} bytes` : ''}`);
   });
 
   // 3. Logs of every container attempt.
@@ -190,7 +196,7 @@ export async function runPods(o: RunOptions): Promise<number> {
 
   // 4. Pods left behind by a `nodelet run` that is gone (SIGKILL): removed first (they may hold the
   // ports and names these pods want), with a warning naming them.
-  const reaped = reapRunOrphans(agent, (line) => err(`warning: ${line}`), { root: o.root });
+  const reaped = reapRunOrphans(agent, (line) => warn(`warning: ${line}`), { root: o.root });
   // this command is the pods' source (kubernetes.io/config.source: run)
   const source = agent.config.source('run');
   const allUids = () => [...reaped.orphans.map((x) => x.uid), ...parsed.pods.map((p) => p.metadata.uid!)];

@@ -43,7 +43,7 @@ export function loadConfigFile(file: string): Partial<DaemonConfig> {
   const text = fs.readFileSync(file, 'utf8');
   const doc = YAML.parse(text) ?? {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: the config must be a mapping`);
-  const known = ['root', 'runRoot', 'manifestDir', 'socket', 'cgroupParent', 'cniConfDir', 'cniBinDirs', 'podCidr', 'bridgeName', 'maxParallelPulls', 'rescanMs', 'allowedUnsafeSysctls', 'seccompDefault',
+  const known = ['root', 'runRoot', 'manifestDir', 'socket', 'cgroupParent', 'cniConfDir', 'cniBinDirs', 'podCidr', 'bridgeName', 'maxParallelPulls', 'rescanMs', 'allowedUnsafeSysctls', 'seccompDefault', 'podLogDir', 'containerLogLinkDir',
     'kubeconfig', 'nodeName', 'nodeIP', 'maxPods', 'kubeReserved', 'systemReserved', 'kubeletPort', 'kubeletAddress', 'clientCAFile'];
   for (const k of Object.keys(doc)) if (!known.includes(k)) throw new Error(`${file}: unknown config key "${k}" (known: ${known.join(', ')})`);
   return doc as Partial<DaemonConfig>;
@@ -70,7 +70,7 @@ export class Daemon {
     // Pods left by a `nodelet run` that is gone (SIGKILL) are removed, with a warning (src/agent/run-owner.ts).
     reapRunOrphans(agent, (line) => log.warn(line), { root: cfg.root });
     // 2. API: pods created through it belong to the 'api' source.
-    const api = new ApiServer({ agent, socket: cfg.socket, source: agent.config.source('api') });
+    const api = new ApiServer({ agent, socket: cfg.socket, source: agent.config.source('api'), node: { name: nodeName, rootDir: cfg.root, nodeIP: cfg.nodeIP } });
     await api.listen();
     // 3. Static pods: the manifest directory is the 'file' source.
     let files: FileSource | undefined;

@@ -205,7 +205,7 @@ export class ImageService implements ImageProvider {
     const shown = familiarReference(ref);
     const progress = (p: Omit<PullProgress, 'ref'>) => opts.onProgress?.({ ref: shown, ...p });
     const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
-    const credentials = resolveCredentials(ref.domain, ref.path, { ...(opts.creds ? { creds: opts.creds } : {}), ...(opts.authFile ? { authFile: opts.authFile } : {}) });
+    const credentials = await resolveCredentials(ref.domain, ref.path, { ...(opts.creds ? { creds: opts.creds } : {}), ...(opts.authFile ? { authFile: opts.authFile } : {}) });
     const clients: RegistryClient[] = [];
     try {
       // 1. resolve

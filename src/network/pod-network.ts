@@ -28,9 +28,9 @@ import type { PodNetwork, PodNetworkRequest, PodNetworkResult } from './types.js
 export interface PodNetworkOptions {
   /** State directory, e.g. <runRoot>/cni: results/ cache and the default IPAM data dir. */
   stateDir: string;
-  /** Default /etc/nodelet/cni/net.d */
+  /** Default /etc/cni/net.d (kubelet's and containerd's) */
   cniConfDir?: string;
-  /** Default ['/usr/lib/cni', '/opt/cni/bin'] */
+  /** Default ['/opt/cni/bin', '/usr/lib/cni'] (upstream's, then Debian's containernetworking-plugins) */
   cniBinDirs?: string[];
   /** Pod subnet of the built-in default network; default 10.244.0.0/16. */
   subnet?: string;
@@ -45,8 +45,8 @@ export interface PodNetworkOptions {
   searchPath?: string;
 }
 
-export const DEFAULT_CNI_CONF_DIR = '/etc/nodelet/cni/net.d';
-export const DEFAULT_CNI_BIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
+export const DEFAULT_CNI_BIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'];
 export const DEFAULT_POD_SUBNET = '10.244.0.0/16';
 export const DEFAULT_BRIDGE = 'nodelet0';
 export const DEFAULT_NETWORK_NAME = 'nodelet';
@@ -134,7 +134,8 @@ class CniPodNetwork implements PodNetwork {
       name = DEFAULT_CONF_FILE;
       const conf = computeDefaultConfList(this.defaults);
       await writeRecord(join(this.confDir, name), JSON.stringify(conf, null, 2) + '\n');
-      this.log.info('wrote the default CNI network configuration', { file: join(this.confDir, name), subnet: this.defaults.subnet, bridge: this.defaults.bridgeName });
+      // said once: from now on the directory has a configuration, and it is the one used
+      this.log.info(`no CNI network configuration in ${this.confDir}: wrote the built-in default ${join(this.confDir, name)}`, { file: join(this.confDir, name), subnet: this.defaults.subnet, bridge: this.defaults.bridgeName });
     }
     const file = join(this.confDir, name);
     let text: string;

@@ -79,6 +79,17 @@ export interface EnvVarSource {
   resourceFieldRef?: ResourceFieldSelector;
   configMapKeyRef?: ConfigMapKeySelector;
   secretKeyRef?: SecretKeySelector;
+  /** EnvFiles (beta, on by default since 1.35): a key of a `KEY='value'` file in an emptyDir volume */
+  fileKeyRef?: FileKeySelector;
+}
+
+export interface FileKeySelector {
+  /** an emptyDir volume of the pod */
+  volumeName: string;
+  /** relative path of the env file in the volume */
+  path: string;
+  key: string;
+  optional?: boolean;
 }
 
 export interface EnvVar {
@@ -216,6 +227,8 @@ export interface PodSecurityContext {
   runAsNonRoot?: boolean;
   fsGroup?: number;
   supplementalGroups?: number[];
+  /** Merge (default): also the groups of the image's /etc/group; Strict: only fsGroup, supplementalGroups and the primary gid. */
+  supplementalGroupsPolicy?: 'Merge' | 'Strict';
   sysctls?: Sysctl[];
   seccompProfile?: SeccompProfile;
 }
@@ -370,6 +383,9 @@ export interface PodSpec {
   hostAliases?: HostAlias[];
   imagePullSecrets?: LocalObjectReference[];
   enableServiceLinks?: boolean;
+  /** used by kubelet only for IsCriticalPod (oom_score_adj of node-critical pods) */
+  priority?: number;
+  priorityClassName?: string;
 }
 
 // ---------------------------------------------------------------- status
@@ -413,6 +429,8 @@ export interface ContainerStatus {
   imageID: string;
   /** "nodelet://<id>" */
   containerID?: string;
+  /** The identity the runtime resolved (KEP-3619): uid, primary gid, every supplementary gid. */
+  user?: { linux?: { uid: number; gid: number; supplementalGroups?: number[] } };
 }
 
 export type PodConditionType = 'PodScheduled' | 'PodReadyToStartContainers' | 'Initialized' | 'ContainersReady' | 'Ready';

@@ -26,9 +26,20 @@ export function computeArgv(c: Container, image: { entrypoint?: string[]; cmd?: 
   return argv.map((a) => expand(a, lookup));
 }
 
-/** kubelet's pod log directory name: <root>/<namespace>_<name>_<uid>. */
+/** kubelet's pod log directory (BuildPodLogsDirectory): <root>/<namespace>_<name>_<uid>; root default /var/log/pods. */
 export function podLogsDirFor(logRoot: string, pod: Pod): string {
   return join(logRoot, `${pod.metadata.namespace ?? 'default'}_${pod.metadata.name}_${pod.metadata.uid}`);
+}
+
+/**
+ * kubelet's legacy log symlink (kuberuntime/legacy.go logSymlink), the name log shippers read in /var/log/containers:
+ * <dir>/<pod>_<namespace>_<container>-<containerID>.log, the name cut to 255 bytes with the suffix (ext4's limit).
+ */
+export function containerLogLinkFor(linkDir: string, pod: Pod, container: string, containerId: string): string {
+  const suffix = '.log';
+  let name = `${pod.metadata.name}_${pod.metadata.namespace ?? 'default'}_${container}-${containerId}`;
+  if (Buffer.byteLength(name) > 255 - suffix.length) name = Buffer.from(name).subarray(0, 255 - suffix.length).toString('utf8').replace(/\uFFFD$/, '');
+  return join(linkDir, name + suffix);
 }
 
 function seccompOf(sp: SeccompProfile | undefined): Pick<ContainerSecurity, 'seccomp'> {
@@ -51,6 +62,7 @@ export function mergeSecurity(pod: Pod, c: Container, seccompDefault = false): C
     runAsGroup: s.runAsGroup ?? p.runAsGroup,
     runAsNonRoot: s.runAsNonRoot ?? p.runAsNonRoot,
     supplementalGroups: groups,
+    ...(p.supplementalGroupsPolicy ? { supplementalGroupsPolicy: p.supplementalGroupsPolicy } : {}),
     capabilitiesAdd: s.capabilities?.add ?? [],
     capabilitiesDrop: s.capabilities?.drop ?? [],
     readOnlyRootFilesystem: s.readOnlyRootFilesystem ?? false,
@@ -141,6 +153,7 @@ export function buildContainerConfig(input: ContainerConfigInput): BuiltContaine
     stdin: c.stdin ?? false,
     logPath: join(input.podLogsDir, c.name, `${input.attempt}.log`),
     stopSignal: image.config.stopSignal,
+    ...oomScoreFacts(pod, c),
     labels: {
       'io.kubernetes.container.name': c.name,
       'io.kubernetes.pod.name': name,
@@ -156,6 +169,30 @@ export function buildContainerConfig(input: ContainerConfigInput): BuiltContaine
     },
   };
   return { config, warnings };
+}
+
+/** kubelet's SystemCriticalPriority (scheduling.SystemCriticalPriority = 2 * HighestUserDefinablePriority). */
+const SYSTEM_CRITICAL_PRIORITY = 2_000_000_000;
+
+/**
+ * types.IsNodeCriticalPod: IsCriticalPod (static: a config source other than the API server, as
+ * admission.ts reads it; mirror; or priority >= SystemCriticalPriority) with priorityClassName system-node-critical.
+ */
+export function isNodeCriticalPod(pod: Pod): boolean {
+  if (pod.spec.priorityClassName !== 'system-node-critical') return false;
+  const ann = pod.metadata.annotations ?? {};
+  const source = ann['kubernetes.io/config.source'];
+  const isStatic = source !== undefined && source !== 'apiserver';
+  return isStatic || ann['kubernetes.io/config.mirror'] !== undefined || (pod.spec.priority ?? 0) >= SYSTEM_CRITICAL_PRIORITY;
+}
+
+/** The facts GetContainerOOMScoreAdjust needs besides the QoS class and the container's request (runtime ContainerConfig.oomScore). */
+function oomScoreFacts(pod: Pod, c: Container): Pick<ContainerConfig, 'oomScore'> {
+  const nodeCritical = isNodeCriticalPod(pod);
+  const sidecar = c.restartPolicy === 'Always' && (pod.spec.initContainers ?? []).some((i) => i.name === c.name);
+  const regular = sidecar && pod.spec.containers.length ? Math.min(...pod.spec.containers.map((x) => containerRequests(x).memory ?? 0)) : undefined;
+  if (!nodeCritical && regular === undefined) return {};
+  return { oomScore: { ...(nodeCritical ? { nodeCritical } : {}), ...(regular !== undefined ? { sidecarMinRegularMemoryRequestBytes: regular } : {}) } };
 }
 
 /**

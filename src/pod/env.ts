@@ -51,6 +51,59 @@ export interface EnvContext {
   nodeName?: string;
   /** Used for resourceFieldRef limits when a container has none (the host side passes this node's CPUs and memory). */
   nodeAllocatable?: { cpuMilli: number; memoryBytes: number };
+  /** Volume name → host path (VolumeManager.setUp), for fileKeyRef. */
+  volumePaths?: Record<string, string>;
+  /**
+   * The bytes of `relPath` inside a volume's host directory, without leaving it (kubelet: securejoin), for
+   * fileKeyRef; throws when it cannot be read. The host side passes one (src/host/pod-config.ts).
+   */
+  readVolumeFile?: (volumeHostPath: string, relPath: string) => { path: string; text: string };
+}
+
+/**
+ * The value of `key` in an env file, kubelet's envutil.ParseEnv (EnvFiles): `KEY='value'` lines, values in
+ * single quotes taken literally (may span lines), `#` comments and blank lines skipped, a comment after the
+ * closing quote allowed, whitespace before `=` an error, whitespace after it an empty value. The first line
+ * naming the key wins; undefined when no line does. Throws on a malformed file (up to the key's line).
+ */
+export function parseEnvFile(text: string, key: string): string | undefined {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop(); // a final newline ends the last line (bufio.Scanner)
+  for (let i = 0; i < lines.length; i++) {
+    const n = i + 1;
+    const line = lines[i]!.replace(/\r$/, '').replace(/^[ \t]+/, '');
+    if (line === '' || line.startsWith('#')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) throw new Error(`invalid environment variable format at line ${n}: missing '='`);
+    const namePart = line.slice(0, eq);
+    const name = namePart.replace(/[ \t]+$/, '');
+    if (name === '') throw new Error(`invalid environment variable format at line ${n}: empty variable name`);
+    if (name !== namePart) throw new Error(`invalid environment variable format at line ${n}: whitespace before '=' is not allowed`);
+    const valuePart = line.slice(eq + 1);
+    const trimmed = valuePart.replace(/^[ \t]+/, '');
+    if (trimmed !== valuePart) {
+      if (name === key) return '';
+      continue;
+    }
+    if (!trimmed.startsWith("'")) throw new Error(`invalid environment variable format at line ${n}: value must be enclosed in single quotes`);
+    let rest = trimmed.slice(1);
+    let value = '';
+    const start = n;
+    for (;;) {
+      const close = rest.indexOf("'");
+      if (close >= 0) {
+        value += rest.slice(0, close);
+        const after = rest.slice(close + 1).replace(/^[ \t]+/, '');
+        if (after !== '' && !after.startsWith('#')) throw new Error(`invalid environment variable format at line ${i + 1}: unexpected content after closing quote`);
+        if (name === key) return value;
+        break;
+      }
+      value += rest + '\n';
+      if (++i >= lines.length) throw new Error(`invalid environment variable format starting at line ${start}: unclosed single quote`);
+      rest = lines[i]!.replace(/\r$/, '');
+    }
+  }
+  return undefined;
 }
 
 function find<T extends ConfigMap | Secret>(list: T[], ns: string, name: string): T | undefined {
@@ -67,6 +120,12 @@ function objectData(kind: 'configmap' | 'secret', o: ConfigMap | Secret): Record
     for (const [k, v] of Object.entries((o as Secret).data ?? {})) out[k] = Buffer.from(v, 'base64').toString('utf8');
   }
   return out;
+}
+
+/** The pod's IPs: a hostNetwork pod has the node's (kubelet: HostNetwork pods inherit the node IPs as PodIPs). */
+export function podIPsOf(pod: Pod, podIPs: string[] | undefined, hostIPs: string[] | undefined): string[] {
+  if (podIPs?.length) return podIPs;
+  return pod.spec.hostNetwork ? [...(hostIPs ?? [])] : [];
 }
 
 /** Value of a downward-API fieldRef for this pod. */
@@ -89,9 +148,9 @@ export function podFieldValue(pod: Pod, sel: ObjectFieldSelector, ctx: Pick<EnvC
     case 'spec.serviceAccountName':
       return pod.spec.serviceAccountName ?? 'default';
     case 'status.podIP':
-      return ctx.podIPs?.[0] ?? '';
+      return podIPsOf(pod, ctx.podIPs, ctx.hostIPs)[0] ?? '';
     case 'status.podIPs':
-      return (ctx.podIPs ?? []).join(',');
+      return podIPsOf(pod, ctx.podIPs, ctx.hostIPs).join(',');
     case 'status.hostIP':
       return ctx.hostIPs?.[0] ?? '';
     case 'status.hostIPs':
@@ -180,7 +239,26 @@ export function resolveEnv(pod: Pod, c: Container, ctx: EnvContext): ResolvedEnv
       const vf = e.valueFrom;
       if (vf.fieldRef) v = podFieldValue(pod, vf.fieldRef, ctx);
       else if (vf.resourceFieldRef) v = resourceFieldValue(pod, c.name, vf.resourceFieldRef, ctx);
-      else {
+      else if (vf.fileKeyRef) {
+        // kubelet_pods.go makeEnvironmentVariables (EnvFiles): an empty value counts as missing
+        const f = vf.fileKeyRef;
+        const base = ctx.volumePaths?.[f.volumeName];
+        if (base === undefined || !ctx.readVolumeFile) throw createContainerConfigError(c.name, `cannot find the volume ${JSON.stringify(f.volumeName)} referenced by FileKeyRef`, { volume: f.volumeName });
+        let found: string | undefined;
+        let file = f.path;
+        try {
+          const r = ctx.readVolumeFile(base, f.path);
+          file = r.path;
+          found = parseEnvFile(r.text, f.key);
+        } catch (err) {
+          throw createContainerConfigError(c.name, "couldn't parse env file", { volume: f.volumeName, path: f.path, cause: (err as Error).message });
+        }
+        if (!found) {
+          if (f.optional) continue;
+          throw createContainerConfigError(c.name, `environment variable key ${JSON.stringify(f.key)} not found in file ${JSON.stringify(file)}`, { volume: f.volumeName, path: f.path, key: f.key });
+        }
+        v = found;
+      } else {
         const kind = vf.configMapKeyRef ? 'configmap' : 'secret';
         const ref = (vf.configMapKeyRef ?? vf.secretKeyRef)!;
         const data = lookupObj(kind, ref.name, ref.optional);

@@ -3,7 +3,8 @@
 
 import { NodeletError } from '../errors.js';
 
-export type FieldErrorType = 'Required' | 'Invalid' | 'Duplicate' | 'NotSupported' | 'Forbidden' | 'TooLong';
+/** `UnknownField`: a field the Kubernetes API does not have (the decoder's strict mode, before any validation). */
+export type FieldErrorType = 'Required' | 'Invalid' | 'Duplicate' | 'NotSupported' | 'Forbidden' | 'TooLong' | 'NotFound' | 'UnknownField';
 
 export interface FieldError {
   /** e.g. "spec.containers[0].livenessProbe.httpGet.port" */
@@ -35,6 +36,11 @@ export function formatFieldError(e: FieldError): string {
       return `${e.field}: Forbidden${tail}`;
     case 'TooLong':
       return `${e.field}: Too long${tail}`;
+    case 'NotFound':
+      return `${e.field}: Not found: ${show(e.value)}${tail}`;
+    case 'UnknownField':
+      // kube-apiserver with fieldValidation=Strict (kubectl's default): `strict decoding error: unknown field "spec.x"`
+      return `strict decoding error: unknown field ${JSON.stringify(e.field)}`;
   }
 }
 
@@ -47,6 +53,8 @@ export const notSupported = (field: string, value: unknown, supported: readonly 
   value,
   detail: `supported values: ${supported.map((s) => JSON.stringify(s)).join(', ')}`,
 });
+export const notFoundValue = (field: string, value: unknown): FieldError => ({ field, type: 'NotFound', value, detail: '' });
+export const unknownField = (field: string): FieldError => ({ field, type: 'UnknownField', detail: '' });
 export const forbidden = (field: string, detail: string): FieldError => ({ field, type: 'Forbidden', detail });
 export const tooLong = (field: string, value: unknown, max: number): FieldError => ({
   field,

@@ -10,7 +10,7 @@
 // The usual pipeline is loadManifests(): parse → applyDefaults → validate,
 // all errors of all objects gathered into one ManifestError.
 
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, type ScalarTag } from 'yaml';
 import type { ErrorCode } from '../error-codes.js';
 import type { ConfigMap, Pod, PodObjects, Secret } from './api-types.js';
 import { ManifestError, invalid, required, notSupported, type FieldError } from './field-errors.js';
@@ -53,6 +53,19 @@ export class UnsupportedKindError extends ManifestError {
     (this as { code: ErrorCode }).code = 'ERR_KIND_NOT_SUPPORTED';
   }
 }
+
+/** Go's `0o644` / `0O644` octal literal (strconv.ParseInt base 0, underscores allowed as go-yaml v2 strips them). */
+const GO_OCTAL_INT: ScalarTag = {
+  identify: () => false,
+  default: true,
+  tag: 'tag:yaml.org,2002:int',
+  test: /^[-+]?0[oO][0-7_]+$/,
+  resolve: (s: string) => {
+    const neg = s.startsWith('-');
+    const n = parseInt(s.replace(/^[-+]?0[oO]/, '').replace(/_/g, ''), 8);
+    return neg ? -n : n;
+  },
+};
 
 /** `field: null` means "unset" to the API server's decoder: drop such keys (array items are kept and rejected by the schema). */
 function dropNulls(o: unknown): unknown {
@@ -104,12 +117,14 @@ function validateData(kind: 'ConfigMap' | 'Secret', obj: Record<string, any>, er
 export function parseManifests(text: string, source?: string, popts: ParseOptions = {}): ParsedManifests {
   const out: ParsedManifests = { pods: [], configMaps: [], secrets: [], warnings: [] };
   // YAML 1.1 like kubectl (sigs.k8s.io/yaml → go-yaml v2): `defaultMode: 0400` is octal, `yes`/`no` are
-  // booleans; but as in go-yaml v2, timestamps stay strings and there are no base-60 numbers (`1:20`).
+  // booleans; but as in go-yaml v2, timestamps stay strings and there are no base-60 numbers (`1:20`), and
+  // `0o644` is octal too (go-yaml v2 reads ints with Go's strconv.ParseInt(s, 0, 64)). Checked scalar by
+  // scalar against sigs.k8s.io/yaml v1.6.0 YAMLToJSON (test/unit/pod/parity-manifest.test.ts).
   const docs = parseAllDocuments(text, {
     prettyErrors: true,
     uniqueKeys: true,
     version: '1.1',
-    customTags: (tags) => tags.filter((t) => !(typeof t === 'object' && (String(t.tag).endsWith(':timestamp') || (t as { format?: string }).format === 'TIME'))),
+    customTags: (tags) => [GO_OCTAL_INT, ...tags.filter((t) => !(typeof t === 'object' && (String(t.tag).endsWith(':timestamp') || (t as { format?: string }).format === 'TIME')))],
   });
   const list = Array.isArray(docs) ? docs : [docs];
   const problems: FieldError[] = [];

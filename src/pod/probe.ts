@@ -9,9 +9,13 @@ import type { Probe } from './api-types.js';
 export type ProbeResultKind = 'success' | 'failure' | 'unknown';
 export type ProbeKind = 'liveness' | 'readiness' | 'startup';
 
-/** One check's result and its output (kept in the probe event / status message). */
+/**
+ * One check's result and its output (kept in the probe event / status message). `warning` is
+ * kubelet's probe.Warning (an HTTP redirect to another host, not followed): published as a
+ * success, and recorded as a `ProbeWarning` event.
+ */
 export interface ProbeOutcome {
-  result: ProbeResultKind;
+  result: ProbeResultKind | 'warning';
   output: string;
 }
 
@@ -72,8 +76,9 @@ export function probeDue(prev: ProbeWorkerState | undefined, i: ProbeDueInput): 
 }
 
 /** Apply one probe result with success/failure thresholds; `changed` when the published result flips. */
-export function computeProbeState(prev: ProbeWorkerState, result: ProbeResultKind, probe: Probe, kind: ProbeKind): { state: ProbeWorkerState; changed: boolean } {
-  const r: ProbeResultKind = result === 'success' ? 'success' : 'failure'; // errors count as failures
+export function computeProbeState(prev: ProbeWorkerState, result: ProbeOutcome['result'], probe: Probe, kind: ProbeKind): { state: ProbeWorkerState; changed: boolean } {
+  // a warning is a success (kubelet prober.go); errors and unknown count as failures
+  const r: ProbeResultKind = result === 'success' || result === 'warning' ? 'success' : 'failure';
   const run = prev.lastResult === r ? prev.resultRun + 1 : 1;
   const next: ProbeWorkerState = { ...prev, lastResult: r, resultRun: run };
   const failT = probe.failureThreshold ?? 3;

@@ -1,8 +1,12 @@
 // The shape of every object field nodelet implements, used to (1) warn about
-// fields present in a manifest that nodelet does not implement, by name, and
-// (2) reject values of the wrong JSON type, as the API server's decoder does.
+// fields of the Kubernetes API present in a manifest that nodelet does not
+// implement, by name, (2) reject fields the Kubernetes API does not have (a typo
+// such as `comand`), as kube-apiserver's strict decoding does for `kubectl apply`
+// (fieldValidation=Strict, its default): `strict decoding error: unknown field
+// "spec.containers[0].comand"`, and (3) reject values of the wrong JSON type, as
+// the API server's decoder does.
 
-import { invalid, type FieldError } from './field-errors.js';
+import { invalid, unknownField, type FieldError } from './field-errors.js';
 
 /** Leaf kinds: s string, i integer, b boolean, q quantity, is int-or-string, map string→string, any (not checked). */
 type Leaf = 's' | 'i' | 'b' | 'q' | 'is' | 'map' | 'any';
@@ -93,10 +97,13 @@ export const SHAPES: Record<string, Shape> = {
     hostAliases: ['hostAlias'],
     imagePullSecrets: ['localRef'],
     enableServiceLinks: 'b',
+    priority: 'i',
+    priorityClassName: 's',
   },
   container,
   env: { name: 's', value: 's', valueFrom: 'envSource' },
-  envSource: { fieldRef: 'fieldSel', resourceFieldRef: 'resSel', configMapKeyRef: 'keySel', secretKeyRef: 'keySel' },
+  envSource: { fieldRef: 'fieldSel', resourceFieldRef: 'resSel', configMapKeyRef: 'keySel', secretKeyRef: 'keySel', fileKeyRef: 'fileKeySel' },
+  fileKeySel: { volumeName: 's', path: 's', key: 's', optional: 'b' },
   envFrom: { prefix: 's', configMapRef: 'optRef', secretRef: 'optRef' },
   optRef: { name: 's', optional: 'b' },
   localRef: { name: 's' },
@@ -125,7 +132,7 @@ export const SHAPES: Record<string, Shape> = {
   sleep: { seconds: 'i' },
   security,
   caps: { add: ['s'], drop: ['s'] },
-  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], sysctls: ['sysctl'], seccompProfile: 'seccomp' },
+  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], supplementalGroupsPolicy: 's', sysctls: ['sysctl'], seccompProfile: 'seccomp' },
   seccomp: { type: 's', localhostProfile: 's' },
   sysctl: { name: 's', value: 's' },
   dnsConfig: { nameservers: ['s'], searches: ['s'], options: ['dnsOption'] },
@@ -153,6 +160,68 @@ export const SHAPES: Record<string, Shape> = {
   projDapi: { items: ['dapiFile'] },
   saToken: { audience: 's', expirationSeconds: 'i', path: 's' },
 };
+
+/**
+ * The JSON field names of each shape's Kubernetes type (k8s.io/api v0.36.3 core/v1 and meta/v1, inline
+ * members included): a field of the type that nodelet does not implement is a warning, any other an error.
+ */
+const K8S_FIELDS: Record<string, string> = {
+  meta: "annotations creationTimestamp deletionGracePeriodSeconds deletionTimestamp finalizers generateName generation labels managedFields name namespace ownerReferences resourceVersion selfLink uid",
+  pod: "apiVersion kind metadata spec status",
+  configMap: "apiVersion binaryData data immutable kind metadata",
+  secret: "apiVersion data immutable kind metadata stringData type",
+  podSpec: "activeDeadlineSeconds affinity automountServiceAccountToken containers dnsConfig dnsPolicy enableServiceLinks ephemeralContainers hostAliases hostIPC hostNetwork hostPID hostUsers hostname hostnameOverride imagePullSecrets initContainers nodeName nodeSelector os overhead preemptionPolicy priority priorityClassName readinessGates resourceClaims resources restartPolicy runtimeClassName schedulerName schedulingGates schedulingGroup securityContext serviceAccount serviceAccountName setHostnameAsFQDN shareProcessNamespace subdomain terminationGracePeriodSeconds tolerations topologySpreadConstraints volumes",
+  container: "args command env envFrom image imagePullPolicy lifecycle livenessProbe name ports readinessProbe resizePolicy resources restartPolicy restartPolicyRules securityContext startupProbe stdin stdinOnce terminationMessagePath terminationMessagePolicy tty volumeDevices volumeMounts workingDir",
+  env: "name value valueFrom",
+  envSource: "configMapKeyRef fieldRef fileKeyRef resourceFieldRef secretKeyRef",
+  envFrom: "configMapRef prefix secretRef",
+  optRef: "name optional",
+  localRef: "name",
+  keySel: "key name optional",
+  fileKeySel: "key optional path volumeName",
+  fieldSel: "apiVersion fieldPath",
+  resSel: "containerName divisor resource",
+  port: "containerPort hostIP hostPort name protocol",
+  resources: "claims limits requests",
+  volumeMount: "mountPath mountPropagation name readOnly recursiveReadOnly subPath subPathExpr",
+  probe: "exec failureThreshold grpc httpGet initialDelaySeconds periodSeconds successThreshold tcpSocket terminationGracePeriodSeconds timeoutSeconds",
+  exec: "command",
+  httpGet: "host httpHeaders path port scheme",
+  header: "name value",
+  tcpSocket: "host port",
+  grpc: "port service",
+  lifecycle: "postStart preStop stopSignal",
+  lifecycleHandler: "exec httpGet sleep tcpSocket",
+  sleep: "seconds",
+  security: "allowPrivilegeEscalation appArmorProfile capabilities privileged procMount readOnlyRootFilesystem runAsGroup runAsNonRoot runAsUser seLinuxOptions seccompProfile windowsOptions",
+  caps: "add drop",
+  podSecurity: "appArmorProfile fsGroup fsGroupChangePolicy runAsGroup runAsNonRoot runAsUser seLinuxChangePolicy seLinuxOptions seccompProfile supplementalGroups supplementalGroupsPolicy sysctls windowsOptions",
+  seccomp: "localhostProfile type",
+  sysctl: "name value",
+  dnsConfig: "nameservers options searches",
+  dnsOption: "name value",
+  hostAlias: "hostnames ip",
+  volume: "awsElasticBlockStore azureDisk azureFile cephfs cinder configMap csi downwardAPI emptyDir ephemeral fc flexVolume flocker gcePersistentDisk gitRepo glusterfs hostPath image iscsi name nfs persistentVolumeClaim photonPersistentDisk portworxVolume projected quobyte rbd scaleIO secret storageos vsphereVolume",
+  emptyDir: "medium sizeLimit",
+  hostPath: "path type",
+  cmVolume: "defaultMode items name optional",
+  secretVolume: "defaultMode items optional secretName",
+  keyToPath: "key mode path",
+  dapiVolume: "defaultMode items",
+  dapiFile: "fieldRef mode path resourceFieldRef",
+  projected: "defaultMode sources",
+  projection: "clusterTrustBundle configMap downwardAPI podCertificate secret serviceAccountToken",
+  projRef: "items name optional",
+  projDapi: "items",
+  saToken: "audience expirationSeconds path",
+};
+const K8S_FIELD_SETS = new Map(Object.entries(K8S_FIELDS).map(([k, v]) => [k, new Set(v.split(' '))]));
+
+/** Whether `field` is a field of the Kubernetes type behind `shape` (unknown shapes: assumed so). */
+export function isKubernetesField(shape: string, field: string): boolean {
+  const set = K8S_FIELD_SETS.get(shape);
+  return !set || set.has(field);
+}
 
 /** Volume sources Kubernetes has and nodelet does not implement: an error when used (the mount would be missing). */
 export const UNSUPPORTED_VOLUME_SOURCES = [
@@ -223,6 +292,10 @@ export function checkShape(shape: string, value: unknown, path: string, errors: 
     const p = path ? `${path}.${k}` : k;
     const ref = s[k];
     if (ref === undefined) {
+      if (!isKubernetesField(shape, k)) {
+        errors.push(unknownField(p));
+        continue;
+      }
       if (shape === 'volume' && UNSUPPORTED_VOLUME_SOURCES.includes(k)) continue; // validation rejects it
       warnings.push(`${p}: field is not supported by nodelet and is ignored`);
       continue;

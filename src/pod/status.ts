@@ -10,6 +10,7 @@ import type { Container, ContainerState, ContainerStatus, Pod, PodCondition, Pod
 import { isSidecar } from './api-types.js';
 import { latestStatus } from './actions.js';
 import { getPodQOS } from './qos.js';
+import { podIPsOf } from './env.js';
 
 export interface ProbeState {
   /** readiness: true when the readiness probe passes (or there is none and the container started) */
@@ -86,6 +87,8 @@ function containerStatus(
     image: c.image ?? '',
     imageID: cur?.imageId ?? '',
     ...(cur ? { containerID: `nodelet://${cur.id}` } : {}),
+    // kubelet copies the runtime's ContainerUser (the latest attempt's)
+    ...(cur?.user ? { user: { linux: { uid: cur.user.linux.uid, gid: cur.user.linux.gid, supplementalGroups: [...cur.user.linux.supplementalGroups] } } } : {}),
   };
   if (!cur) {
     out.state = { waiting: waiting ? { reason: waiting.reason, ...(waiting.message ? { message: waiting.message } : {}) } : { reason: defaultWaiting } };
@@ -228,8 +231,9 @@ export function computePodStatus(
     condition('ContainersReady', containersReady, now, prev, notReadyReason, notReadyMsg),
     condition('PodScheduled', true, now, prev ?? { conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: pod.metadata.creationTimestamp }] }),
   ];
-  const podIPs = opts.podIPs ?? [];
   const hostIPs = opts.hostIPs ?? (opts.hostIP ? [opts.hostIP] : []);
+  // kubelet generateAPIPodStatus: hostNetwork pods inherit the node's IPs as their pod IPs
+  const podIPs = podIPsOf(pod, opts.podIPs ?? [], hostIPs);
   return {
     phase,
     conditions,

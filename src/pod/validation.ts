@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { Container, EnvVar, Pod, PodObjects, Probe, Volume, ObjectFieldSelector, ResourceFieldSelector, KeyToPath, DownwardAPIVolumeFile, SeccompProfile } from './api-types.js';
 import { VOLUME_SOURCE_KINDS } from './api-types.js';
-import { duplicate, forbidden, invalid, notSupported, required, tooLong, type FieldError } from './field-errors.js';
+import { duplicate, forbidden, invalid, notFoundValue, notSupported, required, tooLong, type FieldError } from './field-errors.js';
 import { checkShape, UNSUPPORTED_VOLUME_SOURCES } from './schema.js';
 import { compareQuantity, tryParseQuantity } from './quantity.js';
 
@@ -229,23 +229,39 @@ function validateEnv(field: string, e: EnvVar, ctx: Ctx, errs: FieldError[]): vo
   else envVarName(`${field}.name`, e.name, errs);
   if (!e.valueFrom) return;
   const vf = e.valueFrom as Record<string, any>;
-  const kinds = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef'].filter((k) => vf[k]);
-  if (e.value) errs.push(invalid(`${field}.valueFrom`, '', 'may not be specified when `value` is not empty'));
-  if (kinds.length !== 1) {
-    errs.push(invalid(`${field}.valueFrom`, '', 'may not have more than one field specified at a time'));
-    return;
-  }
-  const f = `${field}.valueFrom.${kinds[0]}`;
-  if (vf.fieldRef) fieldRef(f, vf.fieldRef, ENV_FIELD_PATHS, errs);
-  if (vf.resourceFieldRef) resourceFieldRef(f, vf.resourceFieldRef, ctx.containerNames, false, errs);
+  // validation.go validateEnvVarValueFrom: every source given is checked; then none / with value / several
+  const kinds = ['fieldRef', 'resourceFieldRef', 'configMapKeyRef', 'secretKeyRef', 'fileKeyRef'].filter((k) => vf[k]);
+  const at = (k: string) => `${field}.valueFrom.${k}`;
+  if (vf.fieldRef) fieldRef(at('fieldRef'), vf.fieldRef, ENV_FIELD_PATHS, errs);
+  if (vf.resourceFieldRef) resourceFieldRef(at('resourceFieldRef'), vf.resourceFieldRef, ctx.containerNames, false, errs);
   for (const [k, kind] of [['configMapKeyRef', 'configmap'], ['secretKeyRef', 'secret']] as const) {
     const r = vf[k];
     if (!r) continue;
+    const f = at(k);
     if (!r.name) errs.push(required(`${f}.name`));
     else if (kind === 'configmap') dns1123Subdomain(`${f}.name`, r.name, errs);
     configKey(`${f}.key`, r.key, errs);
-    if (r.name && r.key) checkRef(f, kind, r.name, r.key, r.optional, ctx, errs);
+    if (r.name && r.key && kinds.length === 1 && !e.value) checkRef(f, kind, r.name, r.key, r.optional, ctx, errs);
   }
+  if (vf.fileKeyRef) fileKeyRef(at('fileKeyRef'), vf.fileKeyRef, ctx, errs);
+  if (kinds.length === 0) errs.push(invalid(`${field}.valueFrom`, '', 'must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef`, `secretKeyRef` or `fileKeyRef`'));
+  else if (e.value) errs.push(invalid(`${field}.valueFrom`, '', 'may not be specified when `value` is not empty'));
+  else if (kinds.length > 1) errs.push(invalid(`${field}.valueFrom`, '', 'may not have more than one field specified at a time'));
+}
+
+/** validateFileKeySelector + validateFileKeyRefVolumes (EnvFiles, beta and on by default since 1.35). */
+function fileKeyRef(f: string, r: { volumeName?: unknown; path?: unknown; key?: unknown }, ctx: Ctx, errs: FieldError[]): void {
+  if (!r.key) errs.push(required(`${f}.key`));
+  else envVarName(`${f}.key`, r.key, errs);
+  if (!r.volumeName) errs.push(required(`${f}.volumeName`));
+  else {
+    dns1123Label(`${f}.volumeName`, r.volumeName, errs);
+    const v = ctx.volumes.get(r.volumeName as string);
+    if (!v) errs.push(notFoundValue(`${f}.volumeName`, r.volumeName));
+    else if (!v.emptyDir) errs.push(invalid(`${f}.volumeName`, r.volumeName, 'referenced volume must be of type emptyDir'));
+  }
+  if (!r.path) errs.push(required(`${f}.path`));
+  else if (typeof r.path === 'string' && r.path.split('/').includes('..')) errs.push(invalid(`${f}.path`, r.path, "must not contain '..'"));
 }
 
 const RESOURCE_NAMES = ['cpu', 'memory', 'ephemeral-storage'];

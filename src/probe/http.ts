@@ -1,7 +1,7 @@
 // httpGet probes (kubelet pkg/probe/http): host = `host` or pod IP or 127.0.0.1,
 // HTTPS without verification, `User-Agent: kube-probe/<version>`, 200–399
-// succeed, same-host redirects followed (10 max), another host stops with
-// success + "Probe terminated redirects", body cut to 10 KiB. Plain HTTP goes
+// succeed, same-host redirects followed (10 max), another host (or a 3xx without Location) stops
+// with a warning (success + ProbeWarning event) "Probe terminated redirects, Response body: ...", body cut to 10 KiB. Plain HTTP goes
 // over a bare net.Socket with a small HTTP/1.1 reader; HTTPS uses node:https.
 
 import type http from 'node:http';
@@ -39,14 +39,17 @@ export async function httpProbe(h: HTTPGetAction, timeoutMs: number, ctx: ProbeC
     if (status >= 300 && status < 400 && location) {
       const next = new URL(location, url);
       if (next.hostname !== url.hostname) {
-        // kubelet stops at a redirect to another host and reports a warning (counted as success)
-        return { result: 'success', output: `Probe terminated redirects, Response body: ${res.body}` };
+        // kubelet (RedirectChecker(false)) does not follow a redirect to another host: the 3xx itself is
+        // the response, probe.Warning (a success with a ProbeWarning event)
+        return { result: 'warning', output: `Probe terminated redirects, Response body: ${res.body}` };
       }
       if (hop + 1 >= MAX_REDIRECTS) return { result: 'failure', output: `Get "${next}": stopped after ${MAX_REDIRECTS} redirects` };
       url = next;
       continue;
     }
-    if (status >= 200 && status < 400) return { result: 'success', output: res.body };
+    // a 3xx that is not followed (no Location) is kubelet's Warning too (http.go: 300–399 → Warning)
+    if (status >= 300 && status < 400) return { result: 'warning', output: `Probe terminated redirects, Response body: ${res.body}` };
+    if (status >= 200 && status < 300) return { result: 'success', output: res.body };
     return { result: 'failure', output: `HTTP probe failed with statuscode: ${status}` + (res.body ? `, body: ${res.body}` : '') };
   }
 }

@@ -12,6 +12,8 @@ import type { PlanDevice, PlanMount, PlanNamespace, PlanRlimit, ShimPlan } from 
 import { capabilityNumber, computeCapabilitySet, maskToHex } from './capabilities.js';
 import type { ResolvedUser } from './user.js';
 import { computeSeccompFilter, type SeccompProfile } from './seccomp/index.js';
+import { GUARANTEED_OOM_SCORE_ADJ, oomScoreAdj } from '../cgroups/qos.js';
+import type { QosClass } from '../cri/types.js';
 
 const MS_RELATIME = 1 << 21;
 const MS_STRICTATIME = 1 << 24;
@@ -121,6 +123,21 @@ export function mergeEnv(...lists: string[][]): string[] {
     }
   }
   return [...m.values()];
+}
+
+/**
+ * kubelet's GetContainerOOMScoreAdjust (pkg/kubelet/qos/policy.go, default feature gates): a node-critical
+ * pod (IsNodeCriticalPod: critical, i.e. static/mirror or priority >= 2e9, and priorityClassName
+ * system-node-critical) gets -997 whatever its class; else Guaranteed -997, BestEffort 1000, Burstable
+ * 1000 - 1000*request/capacity within [3, 999]; a sidecar takes the lower of its own score and that of the
+ * regular container with the smallest request (the clamp is monotonic, so min after clamping is the same).
+ */
+export function containerOomScoreAdj(qos: QosClass, config: Pick<ContainerConfig, 'resources' | 'oomScore'>, memoryCapacityBytes: number): number {
+  if (config.oomScore?.nodeCritical) return GUARANTEED_OOM_SCORE_ADJ;
+  const own = oomScoreAdj(qos, config.resources.memoryRequestBytes, memoryCapacityBytes);
+  const regular = config.oomScore?.sidecarMinRegularMemoryRequestBytes;
+  if (qos !== 'Burstable' || regular === undefined) return own;
+  return Math.min(own, oomScoreAdj(qos, regular, memoryCapacityBytes));
 }
 
 /** oom_score_adj never below what the daemon may set (kubelet logs and continues when the write fails). */

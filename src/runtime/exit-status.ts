@@ -26,8 +26,10 @@ export function computeExitStatus(inp: ExitInput): FinalStatus {
   // Like containerd/docker: death by signal N is exit code 128+N.
   const exitCode = st.exitCode ?? (signal && SIGNUM[signal] !== undefined ? 128 + SIGNUM[signal]! : 255);
   const killed = signal === 'SIGKILL' || exitCode === 137;
-  const oomSeen = !!st.oomKilled || inp.containerOomKills > 0 || (inp.podOomKills > 0 && !!inp.podHasMemoryLimit && killed);
-  const oomKilled = oomSeen && killed;
+  // containerd: an OOM kill in the container's own cgroup during its life (TaskOOM) makes the reason
+  // OOMKilled whatever the exit code: the victim may be a worker while the main process exits on its own.
+  // A pod-level count can be another container's victim: it counts only when this one was SIGKILLed.
+  const oomKilled = !!st.oomKilled || inp.containerOomKills > 0 || (inp.podOomKills > 0 && !!inp.podHasMemoryLimit && killed);
   const out: FinalStatus = { finishedAt: st.finishedAt ?? new Date().toISOString(), exitCode, oomKilled };
   if (signal) out.signal = signal;
   if (oomKilled) {

@@ -17,7 +17,6 @@ import { getLogger, type Logger } from '../log.js';
 import { sysctlProcPath } from '../sys/sysctl.js';
 import type { ImageProvider } from '../image/types.js';
 import type { CgroupManager } from '../cgroups/types.js';
-import { oomScoreAdj } from '../cgroups/qos.js';
 import type { NamespacePinner, PinnedNamespaces, PodNetwork, PodNetworkRequest } from '../network/types.js';
 import { encodeExecFrame, ShimClient, ShimStartError, type ShimState } from './shim/index.js';
 import type { ShimPlan } from './shim/plan.js';
@@ -26,7 +25,7 @@ import type {
   ContainerConfig, ContainerExitEvent, ContainerRuntime, ContainerStats, ContainerStatus, ExecOptions, ExecResult, ExecSession, ExecStreamOptions,
   PodSandboxConfig, PodSandboxStatus,
 } from './types.js';
-import { computeShimPlan, type PlanSandbox } from './compute-plan.js';
+import { computeShimPlan, containerOomScoreAdj, type PlanSandbox } from './compute-plan.js';
 import { computeHostsFile, computeResolvConf } from './sandbox-files.js';
 import { resolveUserInRootfs } from './user.js';
 import { loadSeccompFor } from './seccomp/index.js';
@@ -331,12 +330,13 @@ export class NodeletRuntime implements ContainerRuntime {
       const sec = config.security;
       const user = resolveUserInRootfs(rootfs, {
         imageUser: image.config.user, runAsUser: sec.runAsUser, runAsGroup: sec.runAsGroup, supplementalGroups: sec.supplementalGroups,
+        supplementalGroupsPolicy: sec.supplementalGroupsPolicy,
       });
       // Step 4: the plan.
       const { plan, warnings } = computeShimPlan({
         containerId: id, stateDir, rootfs, config, sandbox: this.planSandbox(sb), image: image.config, user,
         cgroupVersion: this.opts.cgroups.version, cgroupProcsFiles: procsFiles, oomCounterFile: this.opts.cgroups.oomCounterFile(cgroupPath),
-        oomScoreAdj: oomScoreAdj(sb.config.qosClass, r.memoryRequestBytes, this.host.totalMemoryBytes()),
+        oomScoreAdj: containerOomScoreAdj(sb.config.qosClass, config, this.host.totalMemoryBytes()),
         capLastCap: this.capLastCap, capAvailable: this.capAvailable, nofileHardLimit: this.nofileHard, oomScoreAdjFloor: this.oomFloor,
         hostDevices: sec.privileged ? this.host.listDevices() : undefined,
         seccompLocalhost: loadSeccompFor(sec, this.opts.root),
@@ -536,6 +536,8 @@ export class NodeletRuntime implements ContainerRuntime {
       createdAt: rec.createdAt, startedAt: rec.startedAt,
       ...(rec.final ?? { oomKilled: false }),
       oomKilled: rec.final?.oomKilled ?? false,
+      // containerd reports the identity of the spec's process (uid, gid, additionalGids)
+      user: { linux: { uid: rec.exec.uid, gid: rec.exec.gid, supplementalGroups: [...rec.exec.additionalGids] } },
       imageRef: c.imageRef, imageId: c.imageId, logPath: c.logPath, labels: c.labels, annotations: c.annotations,
     };
   }

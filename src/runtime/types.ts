@@ -69,6 +69,11 @@ export interface ContainerSecurity {
   /** runAsNonRoot: refuse to start if the resolved uid is 0 */
   runAsNonRoot?: boolean;
   supplementalGroups: number[];
+  /**
+   * securityContext.supplementalGroupsPolicy (CRI SupplementalGroupsPolicy): Merge (default) adds the
+   * groups the image's /etc/group lists the user in; Strict only the primary gid and supplementalGroups.
+   */
+  supplementalGroupsPolicy?: 'Merge' | 'Strict';
   capabilitiesAdd: string[];
   capabilitiesDrop: string[];
   readOnlyRootFilesystem: boolean;
@@ -106,8 +111,19 @@ export interface ContainerConfig {
   logMaxFiles?: number;
   /** Signal name for stop ("SIGTERM" default, or the image's StopSignal). */
   stopSignal?: string;
+  /**
+   * What kubelet's GetContainerOOMScoreAdjust needs beyond the pod's QoS class and this container's
+   * memory request: a node-critical pod gets -997 whatever its class; a sidecar (restartable init
+   * container) never gets a higher score than the regular container with the smallest memory request.
+   */
+  oomScore?: { nodeCritical?: boolean; sidecarMinRegularMemoryRequestBytes?: number };
   labels: Record<string, string>;
   annotations: Record<string, string>;
+}
+
+/** CRI ContainerUser: the identity the process runs with, as resolved by the runtime. */
+export interface ContainerUser {
+  linux: { uid: number; gid: number; supplementalGroups: number[] };
 }
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'unknown';
@@ -131,6 +147,8 @@ export interface ContainerStatus {
   /** Machine reason: "Completed", "Error", "OOMKilled", "StartError", ... */
   reason?: string;
   message?: string;
+  /** The resolved identity (uid, primary gid, every supplementary gid), once created. */
+  user?: ContainerUser;
   imageRef: string;
   imageId: string;
   logPath: string;

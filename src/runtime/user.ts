@@ -56,7 +56,10 @@ export interface ResolveUserInput {
   imageUser?: string;
   runAsUser?: number;
   runAsGroup?: number;
+  /** the CRI's supplemental groups (pod supplementalGroups + fsGroup) */
   supplementalGroups: number[];
+  /** Strict: no groups from the image's /etc/group (containerd skips WithAdditionalGIDs) */
+  supplementalGroupsPolicy?: 'Merge' | 'Strict';
 }
 
 const isNumeric = (s: string) => /^[0-9]+$/.test(s);
@@ -66,31 +69,42 @@ function badUser(msg: string, user: string): Error {
   return invalidArgument('ERR_CONTAINER_USER_INVALID', msg, { details: { user } });
 }
 
+/**
+ * uid and primary gid as runc's GetExecUser; the supplementary groups as containerd's CRI builds them:
+ * with policy Merge (default) the groups of /etc/group that list the user by name (WithAdditionalGIDs:
+ * the user is runAsUser's passwd name, else the image USER's user part; a group named like the user is
+ * not a supplementary one), then the primary gid (ensureAdditionalGids), then the CRI supplemental
+ * groups merged in (mergeGids: unique, ascending). Strict: only the primary gid and the CRI groups.
+ */
 export function resolveUser(inp: ResolveUserInput): ResolvedUser {
   let entry: PasswdEntry | undefined;
   let uid: number;
   let gid: number | undefined;
-  let groupGiven = false;
+  /** the name containerd looks the groups up by ("" = none) */
+  let username = '';
   if (inp.runAsUser !== undefined) {
     uid = inp.runAsUser;
     entry = inp.passwd.find((p) => p.uid === uid);
+    username = entry?.name ?? '';
   } else {
     const spec = (inp.imageUser ?? '').trim();
     const [u = '', g] = spec.split(':', 2) as [string, string | undefined];
     if (u === '') {
       uid = 0;
       entry = inp.passwd.find((p) => p.uid === 0);
+      username = entry?.name ?? '';
     } else if (isNumeric(u)) {
       uid = Number(u);
       if (uid > MAX_ID) throw badUser(`Image USER "${spec}": uid out of range`, spec);
       entry = inp.passwd.find((p) => p.uid === uid);
+      username = entry?.name ?? '';
     } else {
       entry = inp.passwd.find((p) => p.name === u);
       if (!entry) throw badUser(`Image USER "${spec}": no user "${u}" in the image's /etc/passwd (use a numeric uid or add the user to the image)`, spec);
       uid = entry.uid;
+      username = u;
     }
     if (g !== undefined && g !== '') {
-      groupGiven = true;
       if (isNumeric(g)) gid = Number(g);
       else {
         const ge = inp.group.find((x) => x.name === g);
@@ -101,12 +115,12 @@ export function resolveUser(inp: ResolveUserInput): ResolvedUser {
   }
   if (inp.runAsGroup !== undefined) gid = inp.runAsGroup;
   const primary = gid ?? entry?.gid ?? 0;
-  const extra: number[] = [];
-  if (entry && !groupGiven) {
-    for (const g of inp.group) if (g.gid !== primary && g.members.includes(entry.name)) extra.push(g.gid);
+  const gids = new Set<number>([primary]);
+  if (inp.supplementalGroupsPolicy !== 'Strict' && username !== '') {
+    for (const g of inp.group) if (g.name !== username && g.members.includes(username)) gids.add(g.gid);
   }
-  extra.push(...inp.supplementalGroups);
-  const additionalGids = [...new Set(extra)];
+  for (const g of inp.supplementalGroups) gids.add(g);
+  const additionalGids = [...gids].sort((a, b) => a - b);
   return { uid, gid: primary, additionalGids, home: entry?.home || '/', username: entry?.name };
 }
 

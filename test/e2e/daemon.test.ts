@@ -157,8 +157,8 @@ describe('nodelet daemon', () => {
     // every line exactly once, in order, although the file rotated several times (4 KiB, ~45 bytes per line)
     expect(lines.length).toBe(400);
     expect(lines.map((x) => Number(x.split('-')[1]))).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
-    const logDir = fs.readdirSync(path.join(env.root, 'logs'))[0]!;
-    expect(fs.existsSync(path.join(env.root, 'logs', logDir, 'c', '0.log.1'))).toBe(true);
+    const logDir = fs.readdirSync(env.podLogDir)[0]!;
+    expect(fs.existsSync(path.join(env.podLogDir, logDir, 'c', '0.log.1'))).toBe(true);
   });
 
   it('keeps pods, containers and restart counts across a daemon SIGKILL and restart', async () => {

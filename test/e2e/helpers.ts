@@ -17,6 +17,9 @@ export interface Env {
   runRoot: string;
   cgroupParent: string;
   bridgeName: string;
+  /** --pod-log-dir and --container-log-link-dir (never the real /var/log/pods, /var/log/containers) */
+  podLogDir: string;
+  logLinkDir: string;
   /** global flags */
   globals: string[];
   /** flags for run/daemon */
@@ -35,10 +38,12 @@ export function makeEnv(): Env {
   const cgroupParent = `/nodelet-test-${rand}`;
   const subnet = `10.${100 + (parseInt(rand.slice(0, 2), 16) % 100)}.${parseInt(rand.slice(2, 4), 16)}.0/24`;
   const bridgeName = `nlt${rand.slice(0, 8)}`;
+  const podLogDir = path.join(dir, 'logs');
+  const logLinkDir = path.join(dir, 'containers');
   const env: Env = {
-    dir, root, runRoot, cgroupParent, bridgeName,
+    dir, root, runRoot, cgroupParent, bridgeName, podLogDir, logLinkDir,
     globals: ['--log-level', 'warn', '--root', root, '--run-root', runRoot],
-    nodeFlags: ['--cgroup-parent', cgroupParent, '--cni-conf-dir', path.join(dir, 'cni'), '--pod-cidr', subnet, '--bridge-name', bridgeName, '--backoff-initial', '500', '--backoff-max', '4000'],
+    nodeFlags: ['--cgroup-parent', cgroupParent, '--cni-conf-dir', path.join(dir, 'cni'), '--pod-log-dir', podLogDir, '--container-log-link-dir', logLinkDir, '--pod-cidr', subnet, '--bridge-name', bridgeName, '--backoff-initial', '500', '--backoff-max', '4000'],
     async cleanup() {
       for (const p of leakedProcesses(dir)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
       for (const m of mountsUnder(dir)) spawnSyncQuiet('umount', ['-l', m]);
@@ -187,7 +192,8 @@ export function leftovers(env: Env, opts: { daemon?: boolean } = {}): string[] {
   for (const x of ls(path.join(env.runRoot, 'runtime', 'sandboxes'))) problems.push(`sandbox state ${x}`);
   for (const x of ls(path.join(env.runRoot, 'runtime', 'containers'))) problems.push(`container state ${x}`);
   for (const x of ls(path.join(env.root, 'pods'))) problems.push(`pod dir ${x}`);
-  for (const x of ls(path.join(env.root, 'logs'))) problems.push(`log dir ${x}`);
+  for (const x of ls(env.podLogDir)) problems.push(`log dir ${x}`);
+  for (const x of ls(env.logLinkDir)) problems.push(`log link ${x}`);
   // veths of the pods (the bridge itself is node-level, like cni0, and stays)
   const veths = spawnSync('ip', ['-o', 'link', 'show', 'master', env.bridgeName], { encoding: 'utf8' }).stdout ?? '';
   for (const l of veths.split('\n').filter(Boolean)) problems.push(`veth ${l.split(':')[1]?.trim()}`);

@@ -1,11 +1,13 @@
 // Registry authentication: WWW-Authenticate challenge parsing (RFC 7235),
-// credentials from --creds / auth files, and the Bearer token flow of the
+// credentials from --creds / auth files / docker credential helpers
+// (credHelpers, credsStore: cred-helpers.ts), and the Bearer token flow of the
 // distribution token spec (GET realm?service=&scope=, answers {token} or
 // {access_token}).
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { invalidArgument } from '../../errors.js';
+import { runCredentialHelper } from './cred-helpers.js';
 
 export interface Challenge {
   scheme: string; // lowercased: "bearer", "basic"
@@ -125,7 +127,7 @@ export function credentialsFromAuthConfig(cfg: unknown, domain: string, repoPath
     return { username: dec.slice(0, i), password: dec.slice(i + 1), ...(e.identitytoken ? { identityToken: e.identitytoken } : {}) };
   }
   if (e.username !== undefined && e.password !== undefined) return { username: e.username, password: e.password };
-  if (e.identitytoken) return { username: '<token>', password: '', identityToken: e.identitytoken };
+  if (e.identitytoken) return { username: '<token>', password: e.identitytoken, identityToken: e.identitytoken };
   return undefined;
 }
 
@@ -154,19 +156,57 @@ export function readAuthFile(file: string, required: boolean): unknown | undefin
   }
 }
 
-/** Resolve credentials: --creds beats --authfile beats $REGISTRY_AUTH_FILE / default files. */
-export function resolveCredentials(
+/** The per-registry helper of a docker config / auth.json: `credHelpers` keys are normalised like `auths` keys. */
+export function credHelperFor(cfg: unknown, domain: string): { helper: string; key: string } | undefined {
+  const helpers = (cfg as { credHelpers?: unknown })?.credHelpers;
+  if (!helpers || typeof helpers !== 'object') return undefined;
+  for (const [key, helper] of Object.entries(helpers as Record<string, unknown>)) {
+    if (typeof helper === 'string' && helper && authKeyHost(key) === domain) return { helper, key };
+  }
+  return undefined;
+}
+
+/** The server names a helper is asked for: Docker Hub as `docker login` stores it, then as podman does. */
+export function helperServers(domain: string): string[] {
+  return domain === 'docker.io' ? ['https://index.docker.io/v1/', 'docker.io'] : [domain];
+}
+
+async function askHelper(helper: string, domain: string, o: { env?: NodeJS.ProcessEnv; source: string; timeoutMs?: number }): Promise<Credentials | undefined> {
+  for (const server of helperServers(domain)) {
+    const c = await runCredentialHelper(helper, server, o);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+/**
+ * Resolve credentials: --creds beats --authfile beats $REGISTRY_AUTH_FILE / default files. In each file, as docker
+ * and podman: the registry's `credHelpers` helper, then its `auths` entry, then the `credsStore` helper; a helper with
+ * nothing for the registry ("credentials not found") passes on to the next source. `env` is also the helpers' env.
+ */
+export async function resolveCredentials(
   domain: string,
   repoPath: string,
-  o: { creds?: string; authFile?: string; env?: NodeJS.ProcessEnv },
-): Credentials | undefined {
+  o: { creds?: string; authFile?: string; env?: NodeJS.ProcessEnv; helperTimeoutMs?: number },
+): Promise<Credentials | undefined> {
   if (o.creds) return parseCreds(o.creds);
   const files = o.authFile ? [o.authFile] : defaultAuthFiles(o.env);
+  const run = { ...(o.env ? { env: o.env } : {}), ...(o.helperTimeoutMs ? { timeoutMs: o.helperTimeoutMs } : {}) };
   for (const f of files) {
     const cfg = readAuthFile(f, f === o.authFile || f === (o.env ?? process.env).REGISTRY_AUTH_FILE);
     if (cfg === undefined) continue;
+    const ch = credHelperFor(cfg, domain);
+    if (ch) {
+      const c = await askHelper(ch.helper, domain, { ...run, source: `credHelpers[${JSON.stringify(ch.key)}] in ${f}` });
+      if (c) return c;
+    }
     const c = credentialsFromAuthConfig(cfg, domain, repoPath);
     if (c) return c;
+    const store = (cfg as { credsStore?: unknown })?.credsStore;
+    if (typeof store === 'string' && store) {
+      const s = await askHelper(store, domain, { ...run, source: `credsStore in ${f}` });
+      if (s) return s;
+    }
   }
   return undefined;
 }

@@ -154,12 +154,11 @@ describe('httpGet probe', () => {
     expect(r.result).toBe('failure');
     expect(r.output).toBe('HTTP probe failed with statuscode: 500, body: broken');
   });
-  it('follows same-host redirects; stops at another host with success', async () => {
+  it('follows same-host redirects; stops at another host with a warning (kubelet probe.Warning: a success + ProbeWarning)', async () => {
     expect((await runProbe({ httpGet: { path: '/redirect', port } }, ctx())).result).toBe('success');
     expect((await runProbe({ httpGet: { path: '/redirect-500', port } }, ctx())).result).toBe('failure');
     const off = await runProbe({ httpGet: { path: '/offhost', port } }, ctx());
-    expect(off.result).toBe('success');
-    expect(off.output).toMatch(/Probe terminated redirects/);
+    expect(off).toEqual({ result: 'warning', output: 'Probe terminated redirects, Response body: moved' });
     const loop = await runProbe({ httpGet: { path: '/redirect-loop', port } }, ctx());
     expect(loop).toMatchObject({ result: 'failure', output: expect.stringMatching(/stopped after 10 redirects$/) });
   });

@@ -279,7 +279,8 @@ describe('security context', () => {
       const p = await f.rt.createContainer(sb, containerConfig(f, 'priv', ['sleep', '1000'], {}, { privileged: true }));
       await f.rt.startContainer(u);
       await f.rt.startContainer(p);
-      expect(await out(u, 'id')).toBe('uid=1000(app) gid=1000(app) groups=2000(extra),3000');
+      // containerd puts the primary gid in the supplementary list too (ensureAdditionalGids)
+      expect(await out(u, 'id')).toBe('uid=1000(app) gid=1000(app) groups=1000(app),2000(extra),3000');
       expect(await out(u, 'echo $HOME')).toBe('/home');
       expect((await f.rt.execSync(u, sh('touch /newfile'))).exitCode).not.toBe(0);
       expect(await out(u, 'grep -E "^(CapBnd|NoNewPrivs)" /proc/1/status | cut -f2 | tr "\\n" " "')).toBe('00000000a80405fb 1');

@@ -217,7 +217,7 @@ describe('streaming exec endpoint (fake runtime)', () => {
     await c.opened;
     send(c.ws, 4, '{"Width":100,"Height":30}');
     await waitFor(() => execs.length === 1);
-    expect(execs[0]!.opts).toEqual({ tty: true, stdin: true, size: { cols: 100, rows: 30 } });
+    expect(execs[0]!.opts).toEqual({ tty: true, stdin: true, env: ['TERM=xterm'], size: { cols: 100, rows: 30 } });
     expect(execs[0]!.session.stderr).toBeNull();
     send(c.ws, 4, '{"Width":80,"Height":24}');
     await waitFor(() => execs[0]!.session.resizes.length === 1);
@@ -232,7 +232,7 @@ describe('streaming exec endpoint (fake runtime)', () => {
     const c = connect(socket, 'command=sh&stdout=1&tty=1');
     await c.opened;
     await waitFor(() => execs.length === 1, 5000);
-    expect(execs[0]!.opts).toEqual({ tty: true, stdin: false });
+    expect(execs[0]!.opts).toEqual({ tty: true, stdin: false, env: ['TERM=xterm'] });
     execs[0]!.session.end({ exitCode: 0 });
     await c.closed;
   });
@@ -329,7 +329,7 @@ describe('nodelet exec client (runExec) against the endpoint', () => {
     const io = new FakeIO(input, true);
     const done = runExec(opts(socket, { tty: true, command: ['sh'] }), io);
     await waitFor(() => execs.length === 1);
-    expect(execs[0]!.opts).toEqual({ tty: true, stdin: true, size: { cols: 132, rows: 43 } });
+    expect(execs[0]!.opts).toEqual({ tty: true, stdin: true, env: ['TERM=xterm'], size: { cols: 132, rows: 43 } });
     expect(io.raw).toEqual([true]);
     io.size = { cols: 90, rows: 20 };
     for (const cb of io.winch) cb();

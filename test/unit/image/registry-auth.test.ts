@@ -55,7 +55,7 @@ describe('credentials', () => {
     expect(credentialsFromAuthConfig(cfg, 'ghcr.io', 'a')).toBeUndefined();
     expect(() => credentialsFromAuthConfig({ auths: { 'x.io': { auth: b64('nocolon') } } }, 'x.io')).toThrow(/base64/);
   });
-  it('resolves --creds over --authfile over $REGISTRY_AUTH_FILE', () => {
+  it('resolves --creds over --authfile over $REGISTRY_AUTH_FILE', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'nodelet-auth-'));
     try {
       const a = path.join(dir, 'a.json');
@@ -63,13 +63,13 @@ describe('credentials', () => {
       writeFileSync(a, JSON.stringify({ auths: { 'r.io': { auth: b64('fromA:1') } } }));
       writeFileSync(b, JSON.stringify({ auths: { 'r.io': { auth: b64('fromB:2') } } }));
       const env = { REGISTRY_AUTH_FILE: b, HOME: dir };
-      expect(resolveCredentials('r.io', 'x', { creds: 'c:3', authFile: a, env })?.username).toBe('c');
-      expect(resolveCredentials('r.io', 'x', { authFile: a, env })?.username).toBe('fromA');
-      expect(resolveCredentials('r.io', 'x', { env })?.username).toBe('fromB');
-      expect(resolveCredentials('r.io', 'x', { env: { HOME: dir } })).toBeUndefined();
-      expect(() => resolveCredentials('r.io', 'x', { authFile: path.join(dir, 'missing.json'), env: { HOME: dir } })).toThrow(/cannot read auth file/);
+      expect((await resolveCredentials('r.io', 'x', { creds: 'c:3', authFile: a, env }))?.username).toBe('c');
+      expect((await resolveCredentials('r.io', 'x', { authFile: a, env }))?.username).toBe('fromA');
+      expect((await resolveCredentials('r.io', 'x', { env }))?.username).toBe('fromB');
+      expect(await resolveCredentials('r.io', 'x', { env: { HOME: dir } })).toBeUndefined();
+      await expect(resolveCredentials('r.io', 'x', { authFile: path.join(dir, 'missing.json'), env: { HOME: dir } })).rejects.toThrow(/cannot read auth file/);
       writeFileSync(a, '{not json');
-      expect(() => resolveCredentials('r.io', 'x', { authFile: a, env })).toThrow(/not valid JSON/);
+      await expect(resolveCredentials('r.io', 'x', { authFile: a, env })).rejects.toThrow(/not valid JSON/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

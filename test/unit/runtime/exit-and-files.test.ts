@@ -13,7 +13,10 @@ describe('computeExitStatus', () => {
     ['shim OOM + container limit', { signal: 'SIGKILL', exitCode: 137, oomKilled: true }, { ...base, containerHasMemoryLimit: true }, { exitCode: 137, reason: 'OOMKilled', oomKilled: true, oomScope: 'container' }],
     ['cgroup counter only', { exitCode: 137 }, { ...base, containerOomKills: 1, containerHasMemoryLimit: true }, { reason: 'OOMKilled', oomScope: 'container' }],
     ['pod limit fired', { signal: 'SIGKILL', oomKilled: true }, { ...base, podOomKills: 1, podHasMemoryLimit: true }, { reason: 'OOMKilled', oomScope: 'pod' }],
-    ['OOM counter but clean exit is not OOMKilled', { exitCode: 0 }, { ...base, containerOomKills: 1 }, { reason: 'Completed', oomKilled: false }],
+    // containerd: an OOM kill in the container's cgroup (a worker the victim) → OOMKilled whatever the main process's code
+    ['worker OOM-killed, main exits 3 (shim flag)', { exitCode: 3, oomKilled: true }, { ...base, containerHasMemoryLimit: true }, { reason: 'OOMKilled', oomKilled: true, exitCode: 3, oomScope: 'container' }],
+    ['worker OOM-killed, main exits 0 (cgroup counter)', { exitCode: 0 }, { ...base, containerOomKills: 1, containerHasMemoryLimit: true }, { reason: 'OOMKilled', oomKilled: true, exitCode: 0 }],
+    ['a pod-level OOM kill of another container does not mark a clean exit', { exitCode: 0 }, { ...base, podOomKills: 1, podHasMemoryLimit: true }, { reason: 'Completed', oomKilled: false }],
   ])('%s', (_n, state, rest, want) => {
     expect(computeExitStatus({ state, ...rest })).toMatchObject(want);
   });
