@@ -44,14 +44,31 @@ export interface Sample {
 
 const rfc3339 = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
+const read = (f: string) => {
+  try {
+    return fs.readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+/** cgroup v1 mounts the root cpuacct controller at one of these (cpuacct alone or co-mounted with cpu). */
+const V1_ROOT_CPUACCT = ['/sys/fs/cgroup/cpuacct/cpuacct.usage', '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage'];
+
+/**
+ * The node's CPU time in nanoseconds, as cadvisor takes it from the root cgroup: on a v1 (or hybrid) host the
+ * root cpuacct.usage, which the scheduler keeps exact to the nanosecond; otherwise /proc/stat, counted in 10 ms
+ * ticks (the v2 root cpu.stat is made from the same ticks), so a quiet 200 ms may read as no use at all.
+ */
+export function nodeCpuNanos(readFile: (f: string) => string = read): number {
+  for (const f of V1_ROOT_CPUACCT) {
+    const v = Number(readFile(f).trim() || NaN);
+    if (v > 0) return v;
+  }
+  return parseProcStatCpuNanos(readFile('/proc/stat'));
+}
+
 function readNode(): Omit<NodeSample, 'fs'> {
-  const read = (f: string) => {
-    try {
-      return fs.readFileSync(f, 'utf8');
-    } catch {
-      return '';
-    }
-  };
   const mi = parseMeminfo(read('/proc/meminfo'));
   const total = mi.MemTotal ?? os.totalmem();
   const usage = total - (mi.MemFree ?? os.freemem());
@@ -60,7 +77,7 @@ function readNode(): Omit<NodeSample, 'fs'> {
   const procs = Number(read('/proc/loadavg').split(' ')[3]?.split('/')[1]) || undefined;
   return {
     time: rfc3339(Date.now()),
-    cpuNanos: parseProcStatCpuNanos(read('/proc/stat')),
+    cpuNanos: nodeCpuNanos(),
     memory: {
       availableBytes: mi.MemAvailable ?? os.freemem(),
       usageBytes: usage,

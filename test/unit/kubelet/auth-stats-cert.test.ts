@@ -5,7 +5,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { bearerToken, DelegatedAuth } from '../../../src/kubelet/auth.js';
 import { certStillGood, ensureServingCert, subjectAltNames } from '../../../src/kubelet/cert.js';
-import { buildSummary, CpuRates, parseProcStatCpuNanos, renderResourceMetrics, type Sample } from '../../../src/kubelet/stats.js';
+import { buildSummary, CpuRates, nodeCpuNanos, parseProcStatCpuNanos, renderResourceMetrics, type Sample } from '../../../src/kubelet/stats.js';
 import { requestAttributes } from '../../../src/kubelet/attributes.js';
 import type { KubeClient } from '../../../src/kube/types.js';
 
@@ -96,6 +96,15 @@ describe('stats', () => {
   it('node CPU from /proc/stat (non-idle jiffies → ns)', () => {
     expect(parseProcStatCpuNanos('cpu  100 10 50 1000 20 5 5 2 0 0\ncpu0 1 2 3\n')).toBe((100 + 10 + 50 + 5 + 5 + 2) * 1e7);
     expect(parseProcStatCpuNanos('')).toBe(0);
+  });
+
+  it('node CPU from the root cpuacct.usage where cgroup v1 has it (ns exact), else /proc/stat', () => {
+    const files = (m: Record<string, string>) => (f: string) => m[f] ?? '';
+    const stat = 'cpu  100 0 50 1000 0 0 0 0 0 0\n';
+    expect(nodeCpuNanos(files({ '/sys/fs/cgroup/cpuacct/cpuacct.usage': '13479019609\n', '/proc/stat': stat }))).toBe(13479019609);
+    expect(nodeCpuNanos(files({ '/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage': '42\n', '/proc/stat': stat }))).toBe(42);
+    expect(nodeCpuNanos(files({ '/proc/stat': stat }))).toBe(150 * 1e7);
+    expect(nodeCpuNanos(files({ '/sys/fs/cgroup/cpuacct/cpuacct.usage': 'garbage', '/proc/stat': stat }))).toBe(150 * 1e7);
   });
 
   const sample = (cpu: number, t: string): Sample => ({

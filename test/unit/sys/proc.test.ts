@@ -69,11 +69,14 @@ describe('/proc/<pid>/stat', () => {
   });
 
   it('processRunning: false for a zombie (pidAlive says true) and for a pid with another start time', async () => {
-    // sh starts a short child, then execs a sleep that never waits for it: a zombie for a few seconds
-    const c = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A child that exits only once its parent has become a `sleep` that never waits: a zombie until afterEach kills
+    // the sleep. (If the child exited before the exec, dash could reap it first.) The child waits on a line from fd 3.
+    const c = spawn('sh', ['-c', 'exec 3<&0; { read x <&3; } & echo $!; exec sleep 300'], { stdio: ['pipe', 'pipe', 'ignore'] });
     children.push(c);
     const zombie = Number(await firstLine(c));
-    for (let i = 0; i < 200 && procStat(zombie)?.[0] !== 'Z'; i++) await sleep(10);
+    for (let i = 0; i < 500 && fs.readFileSync(`/proc/${c.pid}/comm`, 'utf8') !== 'sleep\n'; i++) await sleep(10);
+    c.stdin!.write('go\n');
+    for (let i = 0; i < 500 && procStat(zombie)?.[0] !== 'Z'; i++) await sleep(10);
     expect(procStat(zombie)?.[0]).toBe('Z');
     expect(pidAlive(zombie)).toBe(true);
     expect(processRunning(zombie)).toBe(false);
