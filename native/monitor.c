@@ -19,6 +19,7 @@
 
 struct stream {
   int fd;
+  int frame; /* the attach frame type of its output */
   const char *name;
   size_t len;
   char buf[MAX_LINE];
@@ -31,7 +32,7 @@ struct logfile {
   int max_files;
 };
 
-static struct stream out_s = {.name = "stdout"}, err_s = {.name = "stderr"};
+static struct stream out_s = {.name = "stdout", .frame = NL_FRAME_STDOUT}, err_s = {.name = "stderr", .frame = NL_FRAME_STDERR};
 static struct logfile lg;
 static char line[MAX_LINE + 128];
 static char chunk[MAX_LINE];
@@ -103,6 +104,7 @@ static void drain(struct stream *s) {
   ssize_t r = read(s->fd, chunk, sizeof chunk);
   if (r < 0 && (errno == EINTR || errno == EAGAIN)) return;
   if (r > 0) {
+    attach_output(s->frame, chunk, (size_t)r);
     feed(s, chunk, (size_t)r);
     return;
   }
@@ -135,6 +137,7 @@ static void close_monitor_fds(void) {
   for (int i = 0; i < 3; i++)
     if (helper_closes[i] >= 0) close(helper_closes[i]);
   if (lg.fd >= 0) close(lg.fd);
+  attach_close_fds();
 }
 
 int write_state(const struct nl_monitor *m, int exited, int status, int oom_killed, const char *finished_at) {
@@ -176,12 +179,14 @@ int monitor_run(struct nl_monitor *m) {
     helper_closes[0] = out_s.fd;
     helper_closes[1] = err_s.fd;
     helper_closes[2] = m->sig_fd;
-    struct pollfd fds[4] = {{out_s.fd, POLLIN, 0}, {err_s.fd, POLLIN, 0}, {m->sig_fd, POLLIN, 0}, {m->exec.listen_fd, POLLIN, 0}};
+    struct pollfd fds[4 + NL_ATTACH_MAX_CLIENTS + 2] = {{out_s.fd, POLLIN, 0}, {err_s.fd, POLLIN, 0}, {m->sig_fd, POLLIN, 0}, {m->exec.listen_fd, POLLIN, 0}};
+    int n_attach = attach_pollfds(fds + 4, NL_ATTACH_MAX_CLIENTS + 2);
     if (exited && out_s.fd < 0 && err_s.fd < 0) break;
-    int r = poll(fds, 4, exited ? DRAIN_MS : -1);
+    int r = poll(fds, (nfds_t)(4 + n_attach), exited ? DRAIN_MS : -1);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) break;
     if (r == 0) break; /* exited and idle: someone else holds the pipe (shared pid ns) */
+    attach_handle(fds + 4, n_attach);
     if (fds[2].revents) reap(m->sig_fd, m->pid, &exited, &status);
     if (exited && m->exec.dir_fd >= 0) exec_server_close(&m->exec); /* no new execs; running ones end */
     else if (fds[3].revents) exec_server_accept(&m->exec, m->pid, close_monitor_fds);
@@ -191,6 +196,9 @@ int monitor_run(struct nl_monitor *m) {
   exec_server_close(&m->exec);
   if (out_s.fd >= 0 && out_s.len) emit(&out_s, 'P', out_s.buf, out_s.len, "", 0);
   if (err_s.fd >= 0 && err_s.len) emit(&err_s, 'P', err_s.buf, err_s.len, "", 0);
-  record_exit(m, status);
+  char code[16];
+  snprintf(code, sizeof code, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+  record_exit(m, status); /* first: a client told of the exit finds it recorded */
+  attach_finish(code, WIFSIGNALED(status) ? signal_name(WTERMSIG(status)) : "");
   return 0;
 }

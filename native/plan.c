@@ -213,6 +213,7 @@ static int apply_record(struct nl_plan *p, int tag, char **f) {
     return 0;
   case NL_TAG_TTY: NUM("tty", f[0], 0, 1); p->tty = (int)out; return 0;
   case NL_TAG_STDIN: NUM("stdin", f[0], 0, 1); p->stdin_open = (int)out; return 0;
+  case NL_TAG_STDIN_ONCE: NUM("stdin once", f[0], 0, 1); p->stdin_once = (int)out; return 0;
   case NL_TAG_EXEC_PID: NUM("pid", f[0], 1, 0x3fffffff); p->exec_pid = (pid_t)out; return 0;
   case NL_TAG_SECCOMP: return parse_seccomp(p, f[0]);
   case NL_TAG_WINSIZE:

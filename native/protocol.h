@@ -84,6 +84,8 @@
 #define NL_FIELDS_WINSIZE 2
 #define NL_TAG_SECCOMP 33
 #define NL_FIELDS_SECCOMP 1
+#define NL_TAG_STDIN_ONCE 34
+#define NL_FIELDS_STDIN_ONCE 1
 #define NL_TAG_ST_SHIM_PID 64
 #define NL_FIELDS_ST_SHIM_PID 1
 #define NL_TAG_ST_STARTED 65
@@ -106,6 +108,8 @@
 #define NL_EXEC_SOCKET "exec.sock"
 #define NL_EXEC_OUTPUT_GRACE_MS 1000
 #define NL_EXEC_MAX_CONCURRENT 128
+#define NL_ATTACH_SOCKET "attach.sock"
+#define NL_ATTACH_MAX_CLIENTS 16
 
 #define NL_TAG_TABLE(X) \
   X(VERSION) \
@@ -141,6 +145,7 @@
   X(EXEC_PID) \
   X(WINSIZE) \
   X(SECCOMP) \
+  X(STDIN_ONCE) \
   X(ST_SHIM_PID) \
   X(ST_STARTED) \
   X(ST_ERROR)

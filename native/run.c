@@ -20,7 +20,7 @@
 static struct nl_plan plan;
 
 struct io {
-  int out_r, err_r, tty_master, sync_w, status_r;
+  int out_r, err_r, tty_master, sync_w, status_r, stdin_w;
   struct child_fds child;
 };
 
@@ -34,19 +34,20 @@ static int open_tty(struct io *io) {
   return 0;
 }
 
-/* stdin is /dev/null, or (plan.stdin) the FIFO <stateDir>/stdin that attach
- * writes to; opened read-write so the process never sees EOF (stdinOnce=false). */
+/* stdin is /dev/null, or (plan.stdin, no tty) a pipe whose write end the monitor
+ * holds for attach (attach.c): it stays open across sessions unless stdinOnce.
+ * With a tty the process's stdin is the terminal and attach writes to the master. */
 static int open_stdin(const struct nl_plan *p, struct io *io) {
-  char path[PATH_MAX];
-  if (!p->stdin_open) {
+  int in[2];
+  if (!p->stdin_open || p->tty) {
     io->child.stdin_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return io->child.stdin_fd < 0 ? fail("stdio", "open /dev/null") : 0;
   }
-  snprintf(path, sizeof path, "%s/stdin", p->state_dir);
-  unlink(path);
-  if (mkfifo(path, 0600) < 0) return fail("stdio", "mkfifo %s", path);
-  io->child.stdin_fd = open(path, O_RDWR | O_CLOEXEC);
-  return io->child.stdin_fd < 0 ? fail("stdio", "open %s", path) : 0;
+  if (pipe2(in, O_CLOEXEC) < 0) return fail("stdio", "stdin pipe");
+  io->child.stdin_fd = in[0];
+  io->stdin_w = in[1];
+  if (fcntl(io->stdin_w, F_SETFL, O_NONBLOCK) < 0) return fail("stdio", "stdin pipe O_NONBLOCK");
+  return 0;
 }
 
 /* Pipes for stdout/stderr (or one pty), /dev/null stdin, the go-ahead and exec-status pipes. */
@@ -173,6 +174,7 @@ static int create_container(struct nl_monitor *m) {
   m->pid = pid;
   m->out_fd = io.out_r;
   m->err_fd = io.err_r;
+  m->in_fd = !p->stdin_open ? -1 : p->tty ? io.tty_master : io.stdin_w;
   return 0;
 }
 
@@ -184,7 +186,7 @@ static void redirect_stdio(void) {
 
 /* The detached shim: create, report {pid} on fd 4, close it, monitor. */
 static int shim_main(void) {
-  struct nl_monitor m = {.plan = &plan, .shim_pid = getpid(), .out_fd = -1, .err_fd = -1, .exec = {-1, -1, -1, -1}};
+  struct nl_monitor m = {.plan = &plan, .shim_pid = getpid(), .out_fd = -1, .err_fd = -1, .in_fd = -1, .exec = {-1, -1, -1, -1}};
   char num[16], pidbuf[16];
   snprintf(num, sizeof num, "%d", (int)m.shim_pid);
   send_record(STATUS_FD, NL_TAG_ST_SHIM_PID, 1, num);
@@ -193,6 +195,11 @@ static int shim_main(void) {
   if ((m.sig_fd = setup_signals()) < 0) return -1;
   if (exec_server_open(&m.exec, plan.state_dir) < 0) return -1; /* listening before anyone learns the pid */
   if (create_container(&m) < 0) {
+    exec_server_close(&m.exec);
+    return -1;
+  }
+  if (attach_open(plan.state_dir, m.in_fd, plan.tty, plan.stdin_once) < 0) {
+    abort_child(m.pid);
     exec_server_close(&m.exec);
     return -1;
   }

@@ -85,7 +85,7 @@ struct nl_plan {
   int n_env;
   const char *argv[NL_MAX_ARGV + 1];
   int n_argv;
-  int tty, stdin_open;
+  int tty, stdin_open, stdin_once;
   unsigned short ws_cols, ws_rows;
   pid_t exec_pid;
   const unsigned char *seccomp; /* sock_filter[] (decoded in place), NULL = none */
@@ -150,11 +150,25 @@ int relay_run(const struct relay_fds *f, pid_t pid) __attribute__((noreturn));
 int frame_write(int fd, int type, const void *payload, size_t len);
 size_t frame_fields(char *buf, size_t size, int n, ...);
 
+struct pollfd;
+/* attach.c: the attach socket <stateDir>/attach.sock, served by the monitor itself. */
+int attach_open(const char *state_dir, int in_fd, int tty, int stdin_once);
+/* Fill fds (room for NL_ATTACH_MAX_CLIENTS + 2) for poll; attach_handle takes them back. */
+int attach_pollfds(struct pollfd *fds, int max);
+void attach_handle(const struct pollfd *fds, int n);
+/* Output as it is read, to every client. */
+void attach_output(int type, const void *data, size_t len);
+/* The container is over: EXIT (exit code, signal name) to every client, stop listening. */
+void attach_finish(const char *code, const char *signal);
+/* In a forked exec helper: drop attach's fds. */
+void attach_close_fds(void);
+
 /* monitor.c */
 struct nl_monitor {
   const struct nl_plan *plan;
   pid_t pid, shim_pid;
   int out_fd, err_fd, sig_fd;
+  int in_fd; /* attach's stdin: the stdin pipe's write end, the pty master, or -1 */
   struct exec_server exec;
   char started_at[40];
   unsigned long long shim_start;

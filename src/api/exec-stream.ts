@@ -56,10 +56,10 @@ export interface MetaStatus {
 
 const flag = (v: string | null) => v !== null && /^(1|true)$/i.test(v);
 
-/** The exec query of the Kubernetes API (command repeated, container, stdin, stdout, stderr, tty). */
-export function parseExecQuery(q: URLSearchParams): ExecStreamRequest | { error: string } {
+/** The exec query of the Kubernetes API (command repeated, container, stdin, stdout, stderr, tty); attach has no command. */
+export function parseExecQuery(q: URLSearchParams, o: { attach?: boolean } = {}): ExecStreamRequest | { error: string } {
   const command = q.getAll('command');
-  if (command.length === 0) return { error: 'you must specify at least 1 command' };
+  if (command.length === 0 && !o.attach) return { error: 'you must specify at least 1 command' };
   const req: ExecStreamRequest = {
     command,
     container: q.get('container') || undefined,
@@ -147,9 +147,10 @@ export type StartExec = (opts: ExecStreamOptions) => Promise<ExecSession>;
  * and the exit becomes a Status on channel 3 before a normal close. The
  * command starts once the socket is open; with a TTY, after the client's first
  * frame (kubectl sends the terminal size first) or INITIAL_SIZE_WAIT_MS.
- * Resolves when everything is over.
+ * Resolves when everything is over. `attach`: start() attaches to the container's own process
+ * (closing the socket detaches) and its end is a Success.
  */
-export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req: ExecStreamRequest, start: StartExec, waitMs = INITIAL_SIZE_WAIT_MS): Promise<void> {
+export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req: ExecStreamRequest, start: StartExec, waitMs = INITIAL_SIZE_WAIT_MS, attach = false): Promise<void> {
   let session: ExecSession | undefined;
   let closed = ws.readyState !== ws.OPEN;
   let size: TerminalSize | undefined;
@@ -269,7 +270,8 @@ export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req
   try {
     const exit = await session.exit;
     await Promise.race([outputs, socketGone]);
-    status = computeExitStatus(req.command, exit);
+    // attach: the stream ends when the container does, a success whatever its exit code (kubelet's ServeAttach)
+    status = attach ? { metadata: {}, status: 'Success' } : computeExitStatus(req.command, exit);
   } catch (e) {
     status = computeErrorStatus(e);
   }

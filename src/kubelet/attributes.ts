@@ -64,7 +64,8 @@ export type KubeletRoute =
   | { kind: 'healthz' }
   | { kind: 'pods' }
   | { kind: 'containerLogs'; namespace: string; pod: string; container: string }
-  | { kind: 'exec'; namespace: string; pod: string; uid?: string; container: string }
+  /** exec, or (attach) attach to the container's own process */
+  | { kind: 'exec'; attach?: true; namespace: string; pod: string; uid?: string; container: string }
   | { kind: 'statsSummary' }
   | { kind: 'metrics' }
   | { kind: 'metricsResource' }
@@ -86,8 +87,11 @@ export function parseKubeletRoute(pathname: string): KubeletRoute {
   }
   if (d.some((s) => s === '')) return { kind: 'notFound' };
   if (d[0] === 'containerLogs' && d.length === 4) return { kind: 'containerLogs', namespace: d[1]!, pod: d[2]!, container: d[3]! };
-  if (d[0] === 'exec' && d.length === 4) return { kind: 'exec', namespace: d[1]!, pod: d[2]!, container: d[3]! };
-  if (d[0] === 'exec' && d.length === 5) return { kind: 'exec', namespace: d[1]!, pod: d[2]!, uid: d[3]!, container: d[4]! };
+  if (d[0] === 'exec' || d[0] === 'attach') {
+    const a = d[0] === 'attach' ? { attach: true as const } : {};
+    if (d.length === 4) return { kind: 'exec', ...a, namespace: d[1]!, pod: d[2]!, container: d[3]! };
+    if (d.length === 5) return { kind: 'exec', ...a, namespace: d[1]!, pod: d[2]!, uid: d[3]!, container: d[4]! };
+  }
   return { kind: 'notFound' };
 }
 

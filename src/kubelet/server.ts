@@ -11,6 +11,8 @@
 //                                                  timestamps, limitBytes, stream (src/api/server.ts streamContainerLog)
 //   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}   command…, input|stdin, output|stdout, error|stderr, tty;
 //                                                  WebSocket v5/v4.channel.k8s.io (src/api/exec-stream.ts)
+//   GET|POST /attach/{ns}/{pod}[/{uid}]/{container} the same streams on the container's own process
+//                                                  (the shim's attach socket, native/attach.c)
 //   GET  /stats/summary                            Summary API (stats.ts)
 //   GET  /metrics/resource                         resource metrics (stats.ts)
 //   GET  /metrics                                  nodelet's own series + kubelet_running_pods/_containers
@@ -24,6 +26,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { describeError, NodeletError } from '../errors.js';
 import { getLogger } from '../log.js';
 import type { NodeAgent, PodView } from '../agent/node-agent.js';
+import type { ExecStreamOptions } from '../runtime/types.js';
 import { latestStatus } from '../pod/actions.js';
 import { parseLogQuery, renderMetrics, streamContainerLog } from '../api/server.js';
 import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream } from '../api/exec-stream.js';
@@ -133,7 +136,7 @@ export class KubeletServer {
     const agent = this.o.agent;
     if (route.kind === 'exec') {
       if (method !== 'GET' && method !== 'POST') return text(res, 405, `method ${method} not allowed\n`);
-      return text(res, 400, `Upgrade request required: exec streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')})\n`);
+      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')})\n`);
     }
     if (route.kind !== 'notFound' && method !== 'GET') return text(res, 405, `method ${method} not allowed\n`);
     switch (route.kind) {
@@ -183,15 +186,15 @@ export class KubeletServer {
     return buildSummary(this.o.nodeName, s, this.rates, Date.now());
   }
 
-  /** The running container of an exec, or why there is none. */
-  private async execTarget(r: Extract<KubeletRoute, { kind: 'exec' }>): Promise<{ id: string; view: PodView } | { code: number; message: string }> {
+  /** The running container of an exec or attach, or why there is none. */
+  private async execTarget(r: Extract<KubeletRoute, { kind: 'exec' }>): Promise<{ id: string; view: PodView; keepsStdin: boolean } | { code: number; message: string }> {
     const v = this.o.agent.findPod(r.namespace, r.pod);
     if (!v || (r.uid && v.pod.metadata.uid !== r.uid)) return { code: 404, message: `pod "${r.pod}" in namespace "${r.namespace}" does not exist` };
-    if (![...(v.pod.spec.initContainers ?? []), ...v.pod.spec.containers].some((c) => c.name === r.container))
-      return { code: 404, message: `container "${r.container}" not found in pod "${r.pod}"` };
+    const spec = [...(v.pod.spec.initContainers ?? []), ...v.pod.spec.containers].find((c) => c.name === r.container);
+    if (!spec) return { code: 404, message: `container "${r.container}" not found in pod "${r.pod}"` };
     const s = latestStatus(await this.o.agent.podContainers(v.pod.metadata.uid!), r.container);
     if (!s || s.state !== 'running') return { code: 400, message: `container ${r.container} is not running in pod ${r.pod}` };
-    return { id: s.id, view: v };
+    return { id: s.id, view: v, keepsStdin: spec.stdin === true };
   }
 
   private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -205,7 +208,7 @@ export class KubeletServer {
     const protocol = negotiateProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
     if (!protocol)
       return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${EXEC_PROTOCOLS.join(' ')}]\n`);
-    const q = parseExecQuery(normalizeExecQuery(url.searchParams, route.container));
+    const q = parseExecQuery(normalizeExecQuery(url.searchParams, route.container), { attach: route.attach });
     if ('error' in q) return rejectUpgrade(socket, 400, `${q.error}\n`);
     const t = await this.execTarget(route);
     if ('code' in t) return rejectUpgrade(socket, t.code, `${t.message}\n`);
@@ -214,8 +217,14 @@ export class KubeletServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.execSockets.add(ws);
       ws.once('close', () => this.execSockets.delete(ws));
-      log.debug('kubelet exec stream', { pod: `${route.namespace}/${route.pod}`, container: route.container, command: q.command, tty: q.tty, protocol, user: c.user.username });
-      serveExecStream(ws, protocol, q, (o) => runtime.exec(t.id, q.command, o)).catch((e) => {
+      log.debug(route.attach ? 'kubelet attach stream' : 'kubelet exec stream', { pod: `${route.namespace}/${route.pod}`, container: route.container, command: q.command, tty: q.tty, protocol, user: c.user.username });
+      // attach: stdin only where the container keeps it open (containerd's attach drops it otherwise)
+      const attach = async (o: ExecStreamOptions) => {
+        const s = await runtime.attach(t.id, { stdin: o.stdin === true && t.keepsStdin });
+        if (o.size) s.resize(o.size.cols, o.size.rows);
+        return s;
+      };
+      serveExecStream(ws, protocol, q, route.attach ? attach : (o) => runtime.exec(t.id, q.command, o), undefined, route.attach).catch((e) => {
         log.error('kubelet exec stream failed', { pod: `${route.namespace}/${route.pod}`, error: describeError(e) });
         ws.terminate();
       });

@@ -151,6 +151,7 @@ export function buildContainerConfig(input: ContainerConfigInput): BuiltContaine
     security,
     tty: c.tty ?? false,
     stdin: c.stdin ?? false,
+    ...(c.stdin && c.stdinOnce ? { stdinOnce: true } : {}),
     logPath: join(input.podLogsDir, c.name, `${input.attempt}.log`),
     stopSignal: image.config.stopSignal,
     ...oomScoreFacts(pod, c),

@@ -311,6 +311,7 @@ export function computeShimPlan(inp: ShimPlanInput): ShimPlanResult {
     argv: config.argv,
     tty: config.tty,
     stdin: config.stdin,
+    ...(config.stdin && config.stdinOnce ? { stdinOnce: true } : {}),
   };
   return { plan, warnings };
 }

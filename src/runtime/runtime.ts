@@ -563,6 +563,15 @@ export class NodeletRuntime implements ContainerRuntime {
     return this.shim.execStream(rec.stateDir, req, { tty: opts.tty, stdin: opts.stdin, size: opts.size });
   }
 
+  async attach(id: string, opts: { stdin?: boolean } = {}): Promise<ExecSession> {
+    const rec = this.getLive(id).rec;
+    const name = `Container ${rec.id.slice(0, 12)} ("${rec.config.name}")`;
+    if (!rec.started || rec.final || !rec.pid) throw failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${name} is not running; cannot attach`);
+    if (opts.stdin && !rec.config.stdin)
+      throw failedPrecondition('ERR_ATTACH_NO_STDIN', `${name} does not keep stdin open: set stdin: true in the container's spec to attach with stdin`);
+    return this.shim.attach(rec.stateDir, rec.pid, { tty: rec.config.tty, stdin: opts.stdin === true });
+  }
+
   /** Both exec paths go through the container's shim (its exec socket in the state dir). */
   private execRequest(id: string, argv: string[], env?: string[]): { rec: ContainerRecord; req: ExecRequestLike } {
     const rec = this.getLive(id).rec;

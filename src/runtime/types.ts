@@ -104,6 +104,8 @@ export interface ContainerConfig {
   security: ContainerSecurity;
   tty: boolean;
   stdin: boolean;
+  /** With stdin: the first attach session with stdin that ends closes it (the pod's stdinOnce). */
+  stdinOnce?: boolean;
   /** Absolute path of the CRI-format log file the shim writes. */
   logPath: string;
   /** Rotate the log when it exceeds this size (bytes); keep `logMaxFiles` files. */
@@ -239,6 +241,14 @@ export interface ContainerRuntime {
    * ERR_EXEC_START, ERR_CONTAINER_NOT_RUNNING, ...) before a session exists.
    */
   exec(id: string, argv: string[], opts?: ExecStreamOptions): Promise<ExecSession>;
+
+  /**
+   * Attach to a running container (CRI Attach): its output from now on, its stdin when the
+   * container keeps it open (spec stdin), resize with its tty. kill() detaches; exit is the
+   * container's. Rejects ERR_CONTAINER_NOT_RUNNING, ERR_ATTACH_NO_STDIN (stdin asked of a
+   * container without it).
+   */
+  attach(id: string, opts: { stdin?: boolean }): Promise<ExecSession>;
 
   /** Called once per container exit (also for exits discovered on recovery). */
   onContainerExit(listener: (e: ContainerExitEvent) => void): () => void;

@@ -5,7 +5,7 @@
 // unprivileged callers are refused by the node itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -43,6 +43,7 @@ function sh(cmd: string, args: string[], input?: string, timeoutMs = 60_000): Pr
       const e = err as (Error & { code?: number | string }) | null;
       resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
+    c.stdin?.on('error', () => undefined); // EPIPE from a command that does not read its input
     c.stdin?.end(input ?? '');
   });
 }
@@ -58,6 +59,29 @@ async function curl(p: string, extra: string[] = []): Promise<{ status: number; 
   const r = await sh('curl', ['-sk', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', ...extra, `https://${NODE_IP}:${port}${p}`]);
   const i = r.stdout.lastIndexOf('\n');
   return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** kubectl in a detached tmux session (a real terminal, 80x24): keys in, the screen out, the exit code at the end. */
+async function tmux(args: string[]) {
+  const sock = `nodelet-kl-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const rc = path.join(env.dir, `${sock}.rc`);
+  const t = (a: string[]) => sh('tmux', ['-L', sock, ...a]);
+  const cmd = [path.join(cp.binDir, 'kubectl'), '--kubeconfig', cp.kubeconfig, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const started = await t(['-f', '/dev/null', 'new-session', '-d', '-s', 'k', '-x', '80', '-y', '24', `${cmd}; echo $? > ${rc}; sleep 600`]);
+  if (started.code !== 0) throw new Error(`tmux: ${started.stderr}`);
+  await t(['set-option', '-t', 'k', 'window-size', 'manual']);
+  const screen = async () => (await t(['capture-pane', '-p', '-J', '-t', 'k', '-S', '-200'])).stdout.replace(/[ \t]+$/gm, '');
+  return {
+    keys: async (...k: string[]) => void (await t(['send-keys', '-t', 'k', ...k])),
+    resize: async (cols: number, rows: number) => void (await t(['resize-window', '-t', 'k', '-x', String(cols), '-y', String(rows)])),
+    until: (re: RegExp, what: string) =>
+      waitUntil(async () => re.test(await screen()) || undefined, 20_000, what).catch(async (e) => {
+        throw new Error(`${(e as Error).message}; screen:\n${await screen()}`);
+      }),
+    exitCode: () => waitUntil(() => (fs.existsSync(rc) ? Number(fs.readFileSync(rc, 'utf8').trim()) : undefined), 20_000, 'kubectl exited'),
+    kill: () => void t(['kill-server']),
+  };
 }
 
 beforeAll(async () => {
@@ -198,6 +222,100 @@ describe('the kubelet server', () => {
     const missing = await cp.kubectl(['exec', 'chatty', '-c', 'a', '--', '/no/such/binary']);
     expect(missing.code).not.toBe(0);
   }, 60_000);
+
+  it('kubectl exec -it in a terminal (tmux): prompt, TERM, the window size and its resize, Ctrl-C, exit code', async () => {
+    const t = await tmux(['exec', '-it', 'chatty', '-c', 'a', '--', 'sh']);
+    try {
+      await t.until(/# ?$/m, 'a shell prompt'); // (trailing blanks are trimmed from the screen)
+      await t.keys('echo "term=$TERM"; stty size', 'Enter');
+      await t.until(/term=xterm\n24 80\n/, 'TERM and the 80x24 window');
+      await t.resize(100, 30);
+      await t.keys('stty size', 'Enter');
+      await t.until(/\n30 100\n/, 'the resized window');
+      await t.keys('sleep 1000', 'Enter');
+      await sleep(300);
+      await t.keys('C-c'); // SIGINT to the terminal's foreground job, not a kill of the exec
+      await t.keys('echo "after=$?"', 'Enter');
+      await t.until(/\nafter=130\n/, 'Ctrl-C interrupting sleep');
+      await t.keys('exit 4', 'Enter');
+      expect(await t.exitCode()).toBe(4);
+    } finally {
+      t.kill();
+    }
+  }, 90_000);
+
+  it('kubectl attach: to a container with stdin (stdinOnce: EOF ends it), and -it to a tty container in tmux', async () => {
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: { name: attachable }
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+    - name: reader
+      image: ${BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      stdin: true
+      stdinOnce: true
+      command: [sh, -c, 'echo ready; while read l; do echo "got:$l"; echo "err:$l" >&2; done; echo "stdin closed"']
+    - name: term
+      image: ${BUSYBOX}
+      imagePullPolicy: IfNotPresent
+      stdin: true
+      tty: true
+      command: [sh]
+`);
+    try {
+      await kubectl(['wait', '--for=condition=Ready', 'pod/attachable', '--timeout=60s']);
+      await waitUntil(async () => (await kubectl(['logs', 'attachable', '-c', 'reader'])).includes('ready') || undefined, 20_000, 'reader ready');
+      // piped stdin: the lines go in, stdout and stderr come back apart; kubectl's EOF closes the container's stdin (stdinOnce)
+      const r = await cp.kubectl(['attach', '-i', 'attachable', '-c', 'reader'], { input: 'one\ntwo\n', timeoutMs: 60_000 });
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('got:one\ngot:two\n');
+      expect(r.stdout).not.toContain('ready'); // attach sees the output from then on
+      expect(r.stderr).toContain('err:one\nerr:two\n');
+      await waitUntil(async () => (await json(['get', 'pod', 'attachable'])).status.containerStatuses.find((c: any) => c.name === 'reader')?.state?.terminated || undefined, 30_000, 'reader exited');
+      const logged = (await kubectl(['logs', 'attachable', '-c', 'reader'])).split('\n');
+      expect(logged.filter((l) => !l.startsWith('err:'))).toEqual(['ready', 'got:one', 'got:two', 'stdin closed', '']);
+      expect(logged.filter((l) => l.startsWith('err:'))).toEqual(['err:one', 'err:two']);
+      // -it: the tty container's shell; detaching (the session ends) leaves it running, a second attach finds it
+      const t = await tmux(['attach', '-it', 'attachable', '-c', 'term']);
+      try {
+        await t.keys('Enter');
+        await t.until(/# ?$/m, 'the shell prompt after attach');
+        await t.keys('echo "pid=$$"; stty size', 'Enter');
+        await t.until(/pid=1\n24 80\n/, 'the container shell (pid 1) at the window size');
+      } finally {
+        t.kill(); // kubectl gone = detached
+      }
+      await sleep(500);
+      const st = (await json(['get', 'pod', 'attachable'])).status.containerStatuses.find((c: any) => c.name === 'term');
+      expect(st.state.running).toBeTruthy();
+      expect(st.restartCount).toBe(0);
+    } finally {
+      await kubectl(['delete', 'pod', 'attachable', '--wait=true', '--timeout=60s']);
+    }
+  }, 180_000);
+
+  it('kubectl cp both ways (tar through exec), bytes intact', async () => {
+    const dir = fs.mkdtempSync(path.join(env.dir, 'cp-'));
+    const src = path.join(dir, 'in.bin');
+    const data = Buffer.alloc(300_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7919) & 0xff;
+    fs.writeFileSync(src, data);
+    fs.mkdirSync(path.join(dir, 'tree', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'tree', 'sub', 'f.txt'), 'nested\n');
+    // local paths relative to the temp dir (kubectl cp takes any path with a ':' for a pod's)
+    const run = (args: string[]) => cp.kubectl(args, { cwd: dir });
+    expect((await run(['cp', 'in.bin', 'chatty:/tmp/in.bin', '-c', 'a'])).code).toBe(0);
+    expect((await kubectl(['exec', 'chatty', '-c', 'a', '--', 'md5sum', '/tmp/in.bin'])).split(' ')[0]).toBe(createHash('md5').update(data).digest('hex'));
+    expect((await run(['cp', 'tree', 'chatty:/tmp/tree', '-c', 'a'])).code).toBe(0);
+    expect(await kubectl(['exec', 'chatty', '-c', 'a', '--', 'cat', '/tmp/tree/sub/f.txt'])).toBe('nested\n');
+    const back = await run(['cp', 'chatty:/tmp/in.bin', 'out.bin', '-c', 'a']);
+    expect(back.code).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'out.bin')).equals(data)).toBe(true);
+  }, 90_000);
 
   it('nodes/<n>/proxy: stats/summary, metrics/resource, metrics, pods, healthz', async () => {
     const sum = JSON.parse(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/stats/summary`]));

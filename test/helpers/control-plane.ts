@@ -17,7 +17,7 @@
 //     server: string;           // https://127.0.0.1:<port>
 //     caFile: string;           // cluster CA certificate (PEM file)
 //     etcdUrl: string;          // http://127.0.0.1:<port> (plain HTTP; e.g. to compact and provoke 410 Gone)
-//     kubectl(args: string[], opts?: { kubeconfig?: string; input?: string; timeoutMs?: number })
+//     kubectl(args: string[], opts?: { kubeconfig?: string; input?: string; timeoutMs?: number; cwd?: string })
 //       : Promise<{ code: number; stdout: string; stderr: string }>;   // never throws on exit code
 //     nodeKubeconfig(name: string): Promise<string>;  // CN=system:node:<name>, O=system:nodes
 //     down(): Promise<void>;    // idempotent; KEEP=1 in the env keeps the state dir
@@ -52,7 +52,7 @@ export interface ControlPlane {
   server: string;
   caFile: string;
   etcdUrl: string;
-  kubectl(args: string[], opts?: { kubeconfig?: string; input?: string; timeoutMs?: number }): Promise<KubectlResult>;
+  kubectl(args: string[], opts?: { kubeconfig?: string; input?: string; timeoutMs?: number; cwd?: string }): Promise<KubectlResult>;
   nodeKubeconfig(name: string): Promise<string>;
   down(): Promise<void>;
 }
@@ -66,13 +66,13 @@ interface RunResult {
 function run(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {},
 ): Promise<RunResult> {
   return new Promise((resolve) => {
     const child = execFile(
       cmd,
       args,
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 0, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 0, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', ...(opts.cwd ? { cwd: opts.cwd } : {}) },
       (err, stdout, stderr) => {
         const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
         let code = 0;
@@ -80,6 +80,7 @@ function run(
         resolve({ code, stdout: String(stdout), stderr: String(stderr) + (e && typeof e.code !== 'number' ? `\n${e.message}` : '') });
       },
     );
+    child.stdin?.on('error', () => undefined); // EPIPE: the command exited without reading its input
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     else child.stdin?.end();
   });
@@ -141,6 +142,7 @@ export async function startControlPlane(opts: { env?: Record<string, string> } =
         env: { ...cpEnv, KUBECONFIG: o.kubeconfig ?? kubeconfig, PATH: `${binDir}:${process.env.PATH ?? ''}` },
         input: o.input,
         timeoutMs: o.timeoutMs ?? 60_000,
+        cwd: o.cwd,
       }),
     nodeKubeconfig: async (name) => {
       const r = await run(controlPlaneScript, ['node-kubeconfig', name], { env: cpEnv });

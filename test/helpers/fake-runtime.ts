@@ -160,6 +160,9 @@ export class FakeRuntime implements ContainerRuntime {
     out.end();
     return { stdin: null, stdout: out, stderr: null, resize() {}, kill() {}, exit: Promise.resolve({ exitCode: 0 }) };
   }
+  async attach(): Promise<ExecSession> {
+    return this.exec();
+  }
   onContainerExit(listener: (e: ContainerExitEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

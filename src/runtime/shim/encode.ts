@@ -86,6 +86,7 @@ export function encodePlan(plan: ShimPlan): Buffer {
     ['UMASK', [plan.umask]],
     ['TTY', [bool(plan.tty)]],
     ['STDIN', [bool(plan.stdin)]],
+    ...(plan.stdin && plan.stdinOnce ? [['STDIN_ONCE', ['1']] as Rec] : []),
     ...commonRecords(plan),
   ];
   return encodeRecords(recs);

@@ -16,7 +16,7 @@ import { getLogger } from '../../log.js';
 import { encodeExec, encodePlan, type ExecIo, type ExecRequestLike } from './encode.js';
 import type { ExecResult, ExecSession } from '../types.js';
 import type { ShimPlan } from './plan.js';
-import { decodeRecords, encodeFrame, EXEC_MAX_CONCURRENT, EXEC_SOCKET, FRAME_DATA_MAX, FRAME_HEADER_BYTES, FRAMES, TAGS, type WireRecord } from './protocol.js';
+import { ATTACH_MAX_CLIENTS, ATTACH_SOCKET, decodeRecords, encodeFrame, EXEC_MAX_CONCURRENT, EXEC_SOCKET, FRAME_DATA_MAX, FRAME_HEADER_BYTES, FRAMES, TAGS, type WireRecord } from './protocol.js';
 import { sharedOnread } from '../../sys/shared-read.js';
 import { pidAlive, processRunning, procStatAsync, readJsonIfExists, sleep } from '../../sys/proc.js';
 
@@ -173,9 +173,9 @@ function spawnError(child: ChildProcess, binary: string): Promise<never> {
 
 /** Connect to <stateDir>/exec.sock through /proc/self/fd/<dirfd>/: sockaddr_un holds 108 bytes,
  * state dirs can be longer. */
-function connectExec(stateDir: string, what: string, onread?: (chunk: Buffer) => void): Promise<Socket> {
+function connectExec(stateDir: string, what: string, onread?: (chunk: Buffer) => void, socketName: string = EXEC_SOCKET): Promise<Socket> {
   const notRunning = (code: string) =>
-    failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is not running (${code} on ${join(stateDir, EXEC_SOCKET)})`);
+    failedPrecondition('ERR_CONTAINER_NOT_RUNNING', `${what}: the container's shim is not running (${code} on ${join(stateDir, socketName)})`);
   let dirFd: number;
   try {
     dirFd = openSync(stateDir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
@@ -185,7 +185,7 @@ function connectExec(stateDir: string, what: string, onread?: (chunk: Buffer) =>
     throw unavailable('ERR_SHIM_UNAVAILABLE', `${what}: cannot open ${stateDir}: ${code}`, { cause: e });
   }
   return new Promise((resolve, reject) => {
-    const path = `/proc/self/fd/${dirFd}/${EXEC_SOCKET}`;
+    const path = `/proc/self/fd/${dirFd}/${socketName}`;
     const attempt = (n: number) => {
       // onread: the bytes go to the callback from one reused buffer, without a Readable stream's per-chunk work
       const sock = createConnection(onread ? { path, onread: sharedOnread(onread) } : { path });
@@ -261,7 +261,8 @@ class ExecSessionImpl implements ShimExecSession {
   private done = false;
   private killTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly sock: Socket, readonly pid: number, opts: ExecIo) {
+  /** attach: kill() detaches (the container runs on) and the exit is the container's. */
+  constructor(private readonly sock: Socket, readonly pid: number, opts: ExecIo, private readonly attach = false) {
     this.exit = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
     this.exit.catch(() => {}); // a caller that never awaits exit must not crash the daemon
     const read = () => { if (!this.done) this.sock.resume(); };
@@ -303,6 +304,11 @@ class ExecSessionImpl implements ShimExecSession {
 
   kill(): void {
     if (this.done) return;
+    if (this.attach) { // detach: the container runs on
+      this.end();
+      this.settle.resolve({ exitCode: 0 });
+      return;
+    }
     const p = Buffer.alloc(4);
     p.writeUInt32BE(9, 0);
     this.send(encodeFrame(FRAMES.SIGNAL, p));
@@ -324,13 +330,15 @@ class ExecSessionImpl implements ShimExecSession {
       this.result = sig ? { exitCode: 128 + (signalNumber(sig) ?? 0), signal: sig } : { exitCode: Number(code) };
       this.end();
     } else {
-      this.lost(unavailable('ERR_SHIM_PROTOCOL', `exec ${this.pid}: unexpected frame ${f.type} from the shim`));
+      this.lost(unavailable('ERR_SHIM_PROTOCOL', `${this.attach ? 'attach to' : 'exec'} ${this.pid}: unexpected frame ${f.type} from the shim`));
     }
   }
 
   /** The connection closed (after EXIT, or without one). */
   closed(): void {
-    if (!this.done) this.lost(unavailable('ERR_EXEC_LOST', `exec ${this.pid}: the shim's exec helper went away without reporting an exit (was the container's cgroup killed?)`));
+    if (this.done) return;
+    if (this.attach) this.lost(unavailable('ERR_ATTACH_LOST', `attach to ${this.pid}: the shim closed the attach connection without an exit (more than ${ATTACH_MAX_CLIENTS} sessions, or a session that did not keep up with the output)`));
+    else this.lost(unavailable('ERR_EXEC_LOST', `exec ${this.pid}: the shim's exec helper went away without reporting an exit (was the container's cgroup killed?)`));
   }
 
   lost(e: Error): void {
@@ -714,6 +722,30 @@ export class ShimClient {
       });
       sock.write(request);
     });
+  }
+
+  /**
+   * Attach to the running container whose shim owns stateDir (CRI Attach): its output from now
+   * on, stdin (if the container has it open) and, with its tty, resize. Resolves once connected;
+   * the session's exit is the container's; kill() detaches. Rejects ERR_CONTAINER_NOT_RUNNING.
+   */
+  async attach(stateDir: string, pid: number, opts: ExecIo): Promise<ShimExecSession> {
+    const sock = await connectExec(stateDir, `cannot attach to container process ${pid}`, undefined, ATTACH_SOCKET);
+    const frames = new FrameReader();
+    const session = new ExecSessionImpl(sock, pid, opts, true);
+    sock.on('data', (chunk: Buffer) => {
+      let list: Frame[];
+      try {
+        list = frames.push(chunk);
+      } catch (e) {
+        return session.lost(e as Error);
+      }
+      for (const f of list) session.frame(f);
+    });
+    sock.on('error', () => {}); // 'close' follows
+    sock.on('close', () => session.closed());
+    if (opts.stdin) sock.write(encodeFrame(FRAMES.STDIN)); // this session has stdin (stdinOnce counts it)
+    return session;
   }
 
   /** After a timeout: make sure nothing of the exec's process group is left running. */

@@ -87,6 +87,8 @@ export interface ShimPlan {
   argv: string[];
   /** Allocate a pty for the process (stdout/stderr merged). */
   tty: boolean;
-  /** Keep stdin open (attach); otherwise stdin is /dev/null. */
+  /** A stdin pipe the monitor holds for attach (native/attach.c); otherwise stdin is /dev/null. */
   stdin: boolean;
+  /** The first attach session with stdin that ends closes it. */
+  stdinOnce?: boolean;
 }

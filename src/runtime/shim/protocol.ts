@@ -64,6 +64,7 @@ export const TAGS = {
   EXEC_PID: [31, 1],
   WINSIZE: [32, 2], // exec with tty: initial cols, rows
   SECCOMP: [33, 1], // seccomp filter: struct sock_filter[] as lowercase hex (installed unchanged)
+  STDIN_ONCE: [34, 1], // with STDIN: the first attach session with stdin that ends closes it
   ST_SHIM_PID: [64, 1], // shim pid (sent first, so a hung start can be killed)
   ST_STARTED: [65, 2], // container pid, startedAt
   ST_ERROR: [66, 3], // stage, errno, message
@@ -99,6 +100,14 @@ export const EXEC_SOCKET = 'exec.sock';
 export const EXEC_OUTPUT_GRACE_MS = 1000;
 /** Concurrent execs per container; more are refused with EAGAIN. */
 export const EXEC_MAX_CONCURRENT = 128;
+/**
+ * The attach socket (CRI Attach): the monitor listens on <stateDir>/ATTACH_SOCKET while the
+ * container runs (native/attach.c). No REQUEST: the client sends STDIN (an empty one first when
+ * the session has stdin), STDIN_EOF and RESIZE; the shim sends the container's output as STDOUT and
+ * STDERR as it reads it, and EXIT (as an exec's) once it is over. More clients are refused.
+ */
+export const ATTACH_SOCKET = 'attach.sock';
+export const ATTACH_MAX_CLIENTS = 16;
 
 /** One frame: header + payload. */
 export function encodeFrame(type: number, payload: Buffer | string = Buffer.alloc(0)): Buffer {
@@ -179,6 +188,8 @@ export function renderProtocolHeader(): string {
     `#define NL_EXEC_SOCKET "${EXEC_SOCKET}"`,
     `#define NL_EXEC_OUTPUT_GRACE_MS ${EXEC_OUTPUT_GRACE_MS}`,
     `#define NL_EXEC_MAX_CONCURRENT ${EXEC_MAX_CONCURRENT}`,
+    `#define NL_ATTACH_SOCKET "${ATTACH_SOCKET}"`,
+    `#define NL_ATTACH_MAX_CLIENTS ${ATTACH_MAX_CLIENTS}`,
   );
   lines.push('', '#define NL_TAG_TABLE(X) \\');
   const entries = Object.entries(TAGS);

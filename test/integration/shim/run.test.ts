@@ -128,11 +128,14 @@ describe('shim run', () => {
 });
 
 describe('shim run with stdin', () => {
-  test('stdin: true gives the process the FIFO <stateDir>/stdin', async () => {
-    const { writeFile: wf } = await import('node:fs/promises');
+  test('stdin: true gives the process a pipe the monitor holds, written through the attach socket', async () => {
     const plan = f.plan({ stdin: true, argv: ['sh', '-c', 'read line; echo "got $line"'] });
-    await f.client.start(plan);
-    await wf(join(plan.stateDir, 'stdin'), 'hello\n');
+    const s = await f.client.start(plan);
+    const a = await f.client.attach(plan.stateDir, s.pid, { stdin: true });
+    a.stdout.resume();
+    a.stderr!.resume();
+    a.stdin!.write('hello\n');
+    expect(await a.exit).toEqual({ exitCode: 0 });
     const e = await f.client.waitExit(plan.stateDir);
     expect(e.exitCode).toBe(0);
     expect(streamText(await readFile(plan.logPath, 'utf8'), 'stdout')).toBe('got hello\n');
