@@ -25,6 +25,8 @@ import type { Pod, PodObjects, PodStatus } from '../pod/api-types.js';
 import { latestStatus } from '../pod/actions.js';
 import { Backoff, type BackoffOptions } from '../pod/backoff.js';
 import { SysctlAllowlist } from '../pod/sysctls.js';
+import { admitSecurity } from '../pod/security-admission.js';
+import { appArmorEnabled } from '../host/node.js';
 import { runProbe } from '../probe/probers.js';
 import { EventRecorder, type RecordedEvent } from './events.js';
 import { ImagePuller, type PullProgress } from './image-puller.js';
@@ -65,6 +67,8 @@ export interface NodeAgentDeps {
   seccompDefault?: boolean;
   /** Admits pod sysctls (kubelet --allowed-unsafe-sysctls); default: the safe set only. */
   sysctls?: SysctlAllowlist;
+  /** The host's AppArmor is enabled (admission of appArmorProfile); default: read from /sys. */
+  appArmorEnabled?: boolean;
   /** The probe implementation (tests inject one); default src/probe/probers.ts runProbe. */
   prober?: Prober;
   /** This host's addresses for status.hostIPs; default the non-loopback IPv4 addresses. */
@@ -113,6 +117,7 @@ export class NodeAgent extends EventEmitter {
   private readonly unsubscribe: () => void;
   private readonly hostIPs: string[];
   private readonly sysctls: SysctlAllowlist;
+  private readonly appArmor: boolean;
   private closed = false;
 
   constructor(private readonly deps: NodeAgentDeps) {
@@ -120,6 +125,7 @@ export class NodeAgent extends EventEmitter {
     this.setMaxListeners(0);
     this.hostIPs = deps.hostIPs ?? hostIPv4s();
     this.sysctls = deps.sysctls ?? new SysctlAllowlist();
+    this.appArmor = deps.appArmorEnabled ?? appArmorEnabled();
     this.backoff = new Backoff(deps.backoff);
     this.store = new PodStore({ root: deps.root });
     this.recorder = new EventRecorder((e) => {
@@ -223,8 +229,8 @@ export class NodeAgent extends EventEmitter {
     const uid = pod.metadata.uid!;
     const existing = this.status.get(uid);
     if (existing && this.records.has(uid)) return existing;
-    // kubelet's admission (the source's verdict, sysctls, node resources); a recovered pod keeps the verdict it had
-    const rejected = recovered ? recovered.failure : (sourceRejection ?? this.sysctls.admit(pod) ?? this.deps.admit?.(pod, this.admittedPods()));
+    // kubelet's admission (the source's verdict, sysctls, AppArmor and user namespaces, node resources); a recovered pod keeps the verdict it had
+    const rejected = recovered ? recovered.failure : (sourceRejection ?? this.sysctls.admit(pod) ?? admitSecurity(pod, this.appArmor) ?? this.deps.admit?.(pod, this.admittedPods()));
     const r: PodRecord = {
       pod, objects, waiting: {}, termMessages: {}, terminal: !!recovered?.terminal || !!rejected,
       ...(rejected ? { failure: rejected } : {}),

@@ -29,3 +29,15 @@ export function nodeHostname(): string {
 export function hostAllocatable(): { cpuMilli: number; memoryBytes: number } {
   return { cpuMilli: cpus().length * 1000, memoryBytes: totalmem() };
 }
+
+/**
+ * The host's AppArmor is enabled (runc's apparmor.IsEnabled, which kubelet uses): the module says Y and
+ * securityfs shows it. `root` for tests.
+ */
+export function appArmorEnabled(root = '/'): boolean {
+  try {
+    return readFileSync(`${root}sys/module/apparmor/parameters/enabled`, 'utf8').startsWith('Y') && existsSync(`${root}sys/kernel/security/apparmor`);
+  } catch {
+    return false;
+  }
+}

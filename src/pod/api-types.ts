@@ -207,6 +207,14 @@ export interface SecurityContext {
   capabilities?: Capabilities;
   procMount?: 'Default' | 'Unmasked';
   seccompProfile?: SeccompProfile;
+  appArmorProfile?: AppArmorProfile;
+}
+
+/** RuntimeDefault: the runtime's default profile; Localhost: a profile loaded on the node; Unconfined: none. */
+export interface AppArmorProfile {
+  type: 'RuntimeDefault' | 'Unconfined' | 'Localhost';
+  /** Localhost only: the name of a profile loaded on the node */
+  localhostProfile?: string;
 }
 
 /** RuntimeDefault: the runtime's default filter; Localhost: a file under <root>/seccomp; Unconfined: none. */
@@ -231,6 +239,7 @@ export interface PodSecurityContext {
   supplementalGroupsPolicy?: 'Merge' | 'Strict';
   sysctls?: Sysctl[];
   seccompProfile?: SeccompProfile;
+  appArmorProfile?: AppArmorProfile;
 }
 
 // ---------------------------------------------------------------- container
@@ -369,6 +378,8 @@ export interface PodSpec {
   hostNetwork?: boolean;
   hostPID?: boolean;
   hostIPC?: boolean;
+  /** false: a user namespace per pod (refused by admission: src/pod/security-admission.ts) */
+  hostUsers?: boolean;
   shareProcessNamespace?: boolean;
   hostname?: string;
   subdomain?: string;

@@ -30,6 +30,7 @@ const security: Shape = {
   capabilities: 'caps',
   procMount: 's',
   seccompProfile: 'seccomp',
+  appArmorProfile: 'seccomp', // the same shape: type, localhostProfile (admitted by src/pod/security-admission.ts)
 };
 const container: Shape = {
   name: 's',
@@ -84,6 +85,7 @@ export const SHAPES: Record<string, Shape> = {
     hostNetwork: 'b',
     hostPID: 'b',
     hostIPC: 'b',
+    hostUsers: 'b', // false is refused by admission (src/pod/security-admission.ts)
     shareProcessNamespace: 'b',
     hostname: 's',
     subdomain: 's',
@@ -132,7 +134,7 @@ export const SHAPES: Record<string, Shape> = {
   sleep: { seconds: 'i' },
   security,
   caps: { add: ['s'], drop: ['s'] },
-  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], supplementalGroupsPolicy: 's', sysctls: ['sysctl'], seccompProfile: 'seccomp' },
+  podSecurity: { runAsUser: 'i', runAsGroup: 'i', runAsNonRoot: 'b', fsGroup: 'i', supplementalGroups: ['i'], supplementalGroupsPolicy: 's', sysctls: ['sysctl'], seccompProfile: 'seccomp', appArmorProfile: 'seccomp' },
   seccomp: { type: 's', localhostProfile: 's' },
   sysctl: { name: 's', value: 's' },
   dnsConfig: { nameservers: ['s'], searches: ['s'], options: ['dnsOption'] },

@@ -3,10 +3,11 @@
 // Every error found is returned, each naming its field path.
 
 import { isIP } from 'node:net';
-import type { Container, EnvVar, Pod, PodObjects, Probe, Volume, ObjectFieldSelector, ResourceFieldSelector, KeyToPath, DownwardAPIVolumeFile, SeccompProfile } from './api-types.js';
+import type { Container, EnvVar, Pod, PodObjects, Probe, Volume, ObjectFieldSelector, ResourceFieldSelector, KeyToPath, DownwardAPIVolumeFile, SeccompProfile, AppArmorProfile } from './api-types.js';
 import { VOLUME_SOURCE_KINDS } from './api-types.js';
 import { duplicate, forbidden, invalid, notFoundValue, notSupported, required, tooLong, type FieldError } from './field-errors.js';
 import { checkShape, UNSUPPORTED_VOLUME_SOURCES } from './schema.js';
+import { APPARMOR_ANNOTATION_PREFIX } from './security-admission.js';
 import { compareQuantity, tryParseQuantity } from './quantity.js';
 
 // ------------------------------------------------------------- name rules
@@ -80,6 +81,20 @@ function seccompProfile(field: string, sp: SeccompProfile | undefined, errs: Fie
     else relativePath(`${field}.localhostProfile`, sp.localhostProfile, errs);
   } else if (sp.localhostProfile !== undefined && sp.localhostProfile !== null) {
     errs.push(invalid(`${field}.localhostProfile`, sp, 'can only be set when seccomp type is Localhost'));
+  }
+}
+
+/** Kubernetes' validateAppArmorProfileField. */
+function appArmorProfile(field: string, ap: AppArmorProfile | undefined, errs: FieldError[]): void {
+  if (ap === undefined || ap === null) return;
+  if (!ap.type) errs.push(required(`${field}.type`, 'type is required when appArmorProfile is set'));
+  else oneOf(`${field}.type`, ap.type, ['Localhost', 'RuntimeDefault', 'Unconfined'], errs);
+  if (ap.type === 'Localhost') {
+    if (ap.localhostProfile === undefined || ap.localhostProfile === null || ap.localhostProfile.trim() === '')
+      errs.push(required(`${field}.localhostProfile`, 'must be set when AppArmor type is Localhost'));
+    else if (ap.localhostProfile.length > 4095) errs.push(tooLong(`${field}.localhostProfile`, ap.localhostProfile, 4095));
+  } else if (ap.localhostProfile !== undefined && ap.localhostProfile !== null) {
+    errs.push(invalid(`${field}.localhostProfile`, ap.localhostProfile, 'can only be set when AppArmor type is Localhost'));
   }
 }
 
@@ -390,6 +405,7 @@ function validateContainer(c: Container, field: string, init: boolean, ctx: Ctx,
   if (sc) {
     oneOf(`${field}.securityContext.procMount`, sc.procMount, ['Default', 'Unmasked'], errs);
     seccompProfile(`${field}.securityContext.seccompProfile`, sc.seccompProfile, errs);
+    appArmorProfile(`${field}.securityContext.appArmorProfile`, sc.appArmorProfile, errs);
     if (sc.privileged && sc.allowPrivilegeEscalation === false)
       errs.push(invalid(`${field}.securityContext`, sc, 'cannot set `allowPrivilegeEscalation` to false and `privileged` to true'));
     idRange(`${field}.securityContext.runAsUser`, sc.runAsUser, errs);
@@ -547,6 +563,10 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
   for (const [k] of Object.entries(m.labels ?? {})) qualifiedName(`metadata.labels`, k, errs);
   for (const [k, v] of Object.entries(m.labels ?? {})) labelValue(`metadata.labels`, v, errs);
   for (const [k] of Object.entries(m.annotations ?? {})) qualifiedName(`metadata.annotations`, k, errs);
+  // the legacy AppArmor annotation's value (apivalidation's ValidateAppArmorProfileFormat)
+  for (const [k, v] of Object.entries(m.annotations ?? {}))
+    if (k.startsWith(APPARMOR_ANNOTATION_PREFIX) && v !== 'runtime/default' && v !== 'unconfined' && !/^localhost\/\S/.test(v))
+      errs.push(invalid(`metadata.annotations[${k}]`, v, 'invalid AppArmor profile name: use runtime/default, unconfined or localhost/<profile>'));
 
   const s = pod.spec;
   if (!s) return { errors: [...errs, required('spec')], warnings };
@@ -611,6 +631,7 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
     idRange('spec.securityContext.runAsGroup', psc.runAsGroup, errs);
     idRange('spec.securityContext.fsGroup', psc.fsGroup, errs);
     seccompProfile('spec.securityContext.seccompProfile', psc.seccompProfile, errs);
+    appArmorProfile('spec.securityContext.appArmorProfile', psc.appArmorProfile, errs);
     (psc.supplementalGroups ?? []).forEach((g, i) => idRange(`spec.securityContext.supplementalGroups[${i}]`, g, errs));
     const seenSysctls = new Set<string>();
     (psc.sysctls ?? []).forEach((sc, i) => {
