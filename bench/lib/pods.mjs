@@ -134,7 +134,7 @@ async function density(N) {
   const dir = path.join(WORK, `density-${N}`);
   const socket = path.join(dir, 'sock');
   fs.mkdirSync(dir, { recursive: true });
-  const d = spawn(process.execPath, [...(process.env.NODELET_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.NODELET_CPU_PROF] : []), ...(process.env.NODELET_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), CLI, '--log-level', 'error', '--root', path.join(WORK, 'nodelet-root'), '--run-root', path.join(dir, 'run'), 'daemon', '--socket', socket, '--manifest-dir', path.join(dir, 'manifests'), '--cgroup-parent', CG, '--cni-conf-dir', path.join(WORK, 'cni'), '--pod-log-dir', path.join(WORK, 'logs'), '--container-log-link-dir', path.join(WORK, 'log-links'), '--pod-cidr', '10.78.0.0/16', '--bridge-name', `nld${rand}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const d = spawn(process.execPath, [...(process.env.NODELET_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.NODELET_CPU_PROF] : []), ...(process.env.NODELET_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), CLI, '--log-level', 'error', '--root', path.join(WORK, 'nodelet-root'), '--run-root', path.join(dir, 'run'), 'daemon', '--socket', socket, '--manifest-dir', path.join(dir, 'manifests'), '--cgroup-parent', CG, '--cni-conf-dir', path.join(WORK, 'cni'), '--pod-log-dir', path.join(WORK, 'logs'), '--container-log-link-dir', path.join(WORK, 'log-links'), '--pod-cidr', '10.78.0.0/16', '--bridge-name', `nld${rand}`, '--max-pods', '1000'], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 200; i++) { if (fs.existsSync(socket)) break; await sleep(50); }
   const t0 = Date.now();
   for (let i = 0; i < N; i++) {

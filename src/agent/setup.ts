@@ -11,6 +11,7 @@ import { NodeletRuntime } from '../runtime/runtime.js';
 import { VolumeManager } from '../volumes/manager.js';
 import type { BackoffOptions } from '../pod/backoff.js';
 import { NodeAgent, type NodeAgentDeps } from './node-agent.js';
+import { localAdmitter } from '../node/local-admission.js';
 import { SysctlAllowlist } from '../pod/sysctls.js';
 
 export interface AgentConfig {
@@ -38,8 +39,12 @@ export interface AgentConfig {
   nodeName?: string;
   /** status.hostIP(s) of the pods (--node-ip); default the primary IPv4 */
   hostIPs?: string[];
-  /** node-level admission (cluster mode: resources against the Node's allocatable) */
+  /** node-level admission (cluster mode: resources against the Node's allocatable); default: against this host's (src/node/local-admission.ts) */
   admit?: NodeAgentDeps['admit'];
+  /** --max-pods, --kube-reserved, --system-reserved: the allocatable the default admission uses */
+  maxPods?: number;
+  kubeReserved?: Record<string, string>;
+  systemReserved?: Record<string, string>;
 }
 
 /** kubelet's container log locations (the pod log root, and the symlinks log shippers read). */
@@ -86,7 +91,11 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   });
   const runtime = await NodeletRuntime.open({ runRoot: path.join(cfg.runRoot, 'runtime'), root: cfg.root, images, cgroups, pinner: createNamespacePinner({}), network });
   const volumes = new VolumeManager({ root: cfg.root });
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, podLogDir: cfg.podLogDir || DEFAULT_POD_LOG_DIR, containerLogLinkDir: cfg.containerLogLinkDir ?? DEFAULT_CONTAINER_LOG_LINK_DIR, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit: cfg.admit, hostIPs: cfg.hostIPs });
+  const admit = cfg.admit ?? (await localAdmitter({
+    rootDir: cfg.root, nodeName: cfg.nodeName,
+    status: { ...(cfg.maxPods ? { maxPods: cfg.maxPods } : {}), ...(cfg.kubeReserved ? { kubeReserved: cfg.kubeReserved } : {}), ...(cfg.systemReserved ? { systemReserved: cfg.systemReserved } : {}) },
+  }));
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, podLogDir: cfg.podLogDir || DEFAULT_POD_LOG_DIR, containerLogLinkDir: cfg.containerLogLinkDir ?? DEFAULT_CONTAINER_LOG_LINK_DIR, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit, hostIPs: cfg.hostIPs });
   return {
     agent, runtime, images, cgroups,
     async close() {

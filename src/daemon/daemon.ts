@@ -25,7 +25,7 @@ export interface DaemonConfig extends AgentConfig {
   /** Cluster mode: the Node's name (default the host name) and InternalIP (default detected). */
   nodeName?: string;
   nodeIP?: string;
-  /** Cluster mode: --max-pods, --kube-reserved, --system-reserved (kubelet's flags). */
+  /** --max-pods, --kube-reserved, --system-reserved (kubelet's flags): the allocatable pods are admitted against. */
   maxPods?: number;
   kubeReserved?: Record<string, string>;
   systemReserved?: Record<string, string>;
@@ -62,8 +62,9 @@ export class Daemon {
   static async start(cfg: DaemonConfig): Promise<Daemon> {
     let cluster: ClusterMode | undefined;
     const nodeName = cfg.kubeconfig ? (cfg.nodeName ?? defaultNodeName()) : cfg.nodeName;
-    // kubelet's node-level admission runs against the Node's allocatable once cluster mode knows it
-    const { agent, close } = await createAgent({ ...cfg, nodeName, ...(cfg.nodeIP ? { hostIPs: [cfg.nodeIP] } : {}), admit: (pod, admitted) => cluster?.admit(pod, admitted) });
+    // kubelet's node-level admission runs against the Node's allocatable once cluster mode knows it;
+    // standalone, against this host's (createAgent's default)
+    const { agent, close } = await createAgent({ ...cfg, nodeName, ...(cfg.nodeIP ? { hostIPs: [cfg.nodeIP] } : {}), ...(cfg.kubeconfig ? { admit: (pod, admitted) => cluster?.admit(pod, admitted) } : {}) });
     // 1. Recover pods persisted by a previous daemon (their containers kept running).
     const recovered = agent.recover();
     if (recovered.length) log.info('recovered pods', { count: recovered.length });

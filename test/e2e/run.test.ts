@@ -224,6 +224,23 @@ spec:
     expect(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).toBe(hostRange);
     expect(leftovers(env).join('\n')).toBe('');
   });
+  it('a pod that does not fit this host is Failed with kubelet\'s OutOfmemory before anything is created', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'huge.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: huge }
+spec:
+  restartPolicy: Never
+  containers:
+    - { name: c, image: ${BUSYBOX}, command: ["true"], resources: { requests: { memory: 1000Gi } } }
+`);
+    const r = await run(runArgs(env, f));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/OutOfmemory: Pod was rejected: Node didn't have enough resource: memory, requested: 1073741824000, used: 0, capacity: \d+/);
+    expect(r.stderr).toMatch(/pod\/huge: Failed \(OutOfmemory\)/);
+    expect(leftovers(env).join('\n')).toBe('');
+  });
   it('an AppArmor profile this host cannot enforce, and hostUsers: false, are rejected by name, never run in silence', async () => {
     env = makeEnv();
     const f = writeManifest(env, 'apparmor.yaml', `
