@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -91,6 +92,15 @@ static const char *env_path(const char *const *env) {
   return "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 }
 
+/* EACCES from execve: name a noexec mount when that is the cause (a store on /dev/shm, a
+ * noexec volume), not the file's mode. errno is EACCES on entry. */
+static int exec_denied(const char *path) {
+  struct statvfs sv;
+  if (statvfs(path, &sv) == 0 && (sv.f_flag & ST_NOEXEC))
+    return fail_errno("exec", EACCES, "cannot run %s: its filesystem is mounted noexec (put nodelet's --root, or that volume, on a filesystem that allows exec)", path);
+  return fail_errno("exec", EACCES, "cannot run %s: permission denied (not executable by the container's user?)", path);
+}
+
 /* execvpe with the container's own PATH, as runc resolves it. Returns only on failure. */
 int exec_plan(const struct nl_plan *p) {
   const char *file = p->argv[0];
@@ -99,22 +109,25 @@ int exec_plan(const struct nl_plan *p) {
   if (file[0] == '\0') return fail_errno("exec", ENOENT, "empty executable name");
   if (strchr(file, '/')) {
     execve(file, argv, envp);
-    return fail("exec", "exec %s", file);
+    return errno == EACCES ? exec_denied(file) : fail("exec", "exec %s", file);
   }
   const char *path = env_path(p->env);
   int err = ENOENT;
-  char buf[PATH_MAX];
+  char buf[PATH_MAX], denied[PATH_MAX] = "";
   for (const char *dir = path; ; ) {
     const char *end = strchrnul(dir, ':');
     int n = snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - dir), end == dir ? "." : dir, file);
     if (end == dir) n = snprintf(buf, sizeof buf, "%s", file);
     if (n > 0 && n < (int)sizeof buf) {
       execve(buf, argv, envp);
-      if (errno == EACCES) err = EACCES;
-      else if (errno != ENOENT && errno != ENOTDIR) return fail("exec", "exec %s", buf);
+      if (errno == EACCES) {
+        if (!denied[0]) snprintf(denied, sizeof denied, "%s", buf);
+        err = EACCES;
+      } else if (errno != ENOENT && errno != ENOTDIR) return fail("exec", "exec %s", buf);
     }
     if (!*end) break;
     dir = end + 1;
   }
+  if (denied[0]) return exec_denied(denied); /* found, but not runnable: say why (execvp reports EACCES too) */
   return fail_errno("exec", err, "executable file \"%s\" not found in $PATH (%s)", file, path);
 }

@@ -1,6 +1,9 @@
 // Failures before exec come back as stage + errno + message, and nothing is left behind.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { ShimClient, ShimStartError } from '../../../src/runtime/shim/index.js';
 import { isNodeletError } from '../../../src/errors.js';
 import { makeFixture, processesMentioning, type Fixture } from './util.js';
@@ -44,6 +47,28 @@ describe('start failures', () => {
   test('a non-executable file: stage exec, EACCES', async () => {
     const e = await expectStartError({ argv: ['/etc/passwd'] });
     expect(e.details).toMatchObject({ stage: 'exec', errnoName: 'EACCES' });
+    expect(e.message).toContain('cannot run /etc/passwd: permission denied');
+  });
+
+  test('a binary on a noexec mount (a store on a noexec /dev/shm, a noexec volume) is named as such, by path and in $PATH', async () => {
+    // a copy of busybox on a noexec mount, bound at /opt like a volume
+    const opt = join(f.dir, 'noexec');
+    mkdirSync(opt, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'noexec,size=8m', 'tmpfs', opt]);
+    try {
+      copyFileSync('/bin/busybox', join(opt, 'sh'));
+      chmodSync(join(opt, 'sh'), 0o755);
+      const mounts = [...f.plan().mounts, { source: opt, target: '/opt', fstype: 'bind', flags: 0x1000 | 0x8 /* MS_BIND | MS_NOEXEC */, mkdir: 'dir' as const }];
+      const direct = await expectStartError({ argv: ['/opt/sh', '-c', 'true'], mounts });
+      expect(direct.details).toMatchObject({ stage: 'exec', errnoName: 'EACCES' });
+      expect(direct.message).toContain('cannot run /opt/sh: its filesystem is mounted noexec');
+      // found in $PATH only there (a runnable one later in $PATH would win, as with execvp)
+      const viaPath = await expectStartError({ argv: ['sh', '-c', 'true'], env: ['PATH=/opt'], mounts });
+      expect(viaPath.details).toMatchObject({ stage: 'exec', errnoName: 'EACCES' });
+      expect(viaPath.message).toContain('cannot run /opt/sh: its filesystem is mounted noexec');
+    } finally {
+      execFileSync('umount', [opt]);
+    }
   });
 
   test('missing working directory: stage chdir', async () => {
