@@ -41,6 +41,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('-d, --detach', 'hand the pods to the running daemon instead (see --socket)')
     .option('--socket <path>', 'daemon socket for --detach (default $NODELET_SOCKET or /run/nodelet/nodelet.sock)')
     .option('-q, --quiet', 'print only the containers\' logs')
+    .option('--retry <n>', 'pull attempts of an image before giving up (with kubelet\'s back-off between them; 0 = keep trying)', '3')
     .action(async (file: string, o: Record<string, any>) => {
       const g = globals();
       // the foreground view is the pod's own output: the agent's info logs only with an explicit --log-level
@@ -54,7 +55,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
       const code = await runPods({
         file, root: g.root, runRoot: g.runRoot, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
         podLogDir: o.podLogDir, containerLogLinkDir: o.containerLogLinkDir,
-        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault,
+        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, pullAttempts: parseRetry(o.retry), allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault,
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       });
       process.exitCode = code;
@@ -142,6 +143,12 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     });
 
   registerClientCommands(program);
+}
+
+function parseRetry(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--retry: "${v}" is not a number of attempts (0 = keep trying)`);
+  return n;
 }
 
 function parsePort(flag: string, v: string): number {

@@ -30,6 +30,35 @@ export interface RunOptions extends AgentConfig {
   file: string;
   /** print nothing but the containers' logs and warnings */
   quiet?: boolean;
+  /** pull attempts of an image before the run gives up (podman's --retry; default 3); 0: keep trying with back-off, as the daemon does */
+  pullAttempts?: number;
+}
+
+export const DEFAULT_PULL_ATTEMPTS = 3;
+
+/**
+ * Counts failed pulls per container (each entry into ErrImagePull is one attempt; ImagePullBackOff is the wait
+ * between them) and says when a run in the foreground should stop waiting for an image.
+ */
+export class PullGiveUp {
+  private readonly last = new Map<string, string | undefined>();
+  private readonly failures = new Map<string, number>();
+  constructor(private readonly attempts: number) {}
+
+  /** The container that used up its attempts with this status, with the pull's last error. */
+  observe(uid: string, status: PodStatus | undefined): { container: string; image?: string; attempts: number; message: string } | undefined {
+    for (const s of [...(status?.initContainerStatuses ?? []), ...(status?.containerStatuses ?? [])]) {
+      const key = `${uid}/${s.name}`;
+      const reason = s.state?.waiting?.reason;
+      const before = this.last.get(key);
+      this.last.set(key, reason);
+      if (reason !== 'ErrImagePull' || before === 'ErrImagePull') continue;
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      if (this.attempts > 0 && n >= this.attempts) return { container: s.name, image: s.image, attempts: n, message: s.state?.waiting?.message ?? '' };
+    }
+    return undefined;
+  }
 }
 
 function containerSummary(status: PodStatus | undefined): Map<string, string> {
@@ -147,6 +176,8 @@ export async function runPods(o: RunOptions): Promise<number> {
   const phases = new Map<string, PodStatus>();
   let resolveAllDone!: () => void;
   const allDone = new Promise<void>((r) => (resolveAllDone = r));
+  const pulls = new PullGiveUp(o.pullAttempts ?? DEFAULT_PULL_ATTEMPTS);
+  let gaveUp = false;
   agent.on('pod', (ev: AgentEvent) => {
     const pod = ev.pod.pod;
     if (!uids.has(pod.metadata.uid!) || ev.type === 'DELETED') return;
@@ -162,6 +193,12 @@ export async function runPods(o: RunOptions): Promise<number> {
       if (ph === 'Running') for (const line of hostPortLines(pod, ev.pod.status)) info(`pod/${pod.metadata.name}: ${line}`);
     }
     if (ev.pod.status) phases.set(pod.metadata.uid!, ev.pod.status);
+    const stuck = pulls.observe(pod.metadata.uid!, ev.pod.status);
+    if (stuck && !gaveUp) {
+      gaveUp = true;
+      warn(`error: pod/${pod.metadata.name} ${stuck.container}: giving up on image${stuck.image ? ` "${stuck.image}"` : ''} after ${stuck.attempts} pull attempts (--retry): ${stuck.message}`);
+      resolveAllDone();
+    }
     if ([...uids].every((u) => ['Succeeded', 'Failed'].includes(phases.get(u)?.phase ?? ''))) resolveAllDone();
   });
   agent.on('pull', (p: { ref: string; progress?: { phase: string; digest?: string; current?: number; total?: number } }) => {
@@ -231,7 +268,7 @@ export async function runPods(o: RunOptions): Promise<number> {
   }
   if (signalled) return 128 + signalNumber(signalled);
   if (pipeGone) return 128 + signalNumber('SIGPIPE');
-  let code = 0;
+  let code = gaveUp ? 1 : 0;
   for (const p of parsed.pods) {
     const c = podExitCode(phases.get(p.metadata.uid!));
     if (c !== 0 && code === 0) code = c;

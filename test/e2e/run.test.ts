@@ -224,6 +224,29 @@ spec:
     expect(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).toBe(hostRange);
     expect(leftovers(env).join('\n')).toBe('');
   });
+  it('an image that cannot be pulled: after --retry attempts with back-off the run gives up with the last error, nothing left', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'nopull.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: nopull }
+spec:
+  restartPolicy: Never
+  containers:
+    - { name: c, image: 127.0.0.1:1/nodelet/missing:v1 }
+`);
+    const t0 = Date.now();
+    const r = await run([...env.globals, 'run', ...env.nodeFlags, '--backoff-initial', '200', '--backoff-max', '400', '--retry', '3', f]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('error: pod/nopull c: giving up on image "127.0.0.1:1/nodelet/missing:v1" after 3 pull attempts (--retry): ');
+    expect(r.stderr).toMatch(/giving up[^\n]*127\.0\.0\.1:1[^\n]*(ECONNREFUSED|connection refused|connect)/i); // the pull's own last error
+    expect(r.stderr.match(/Waiting: ErrImagePull/g)?.length).toBe(3);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    expect(leftovers(env).join('\n')).toBe('');
+    const bad = await run([...env.globals, 'run', ...env.nodeFlags, '--retry', 'x', f]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--retry: "x" is not a number of attempts');
+  });
   it('a pod that does not fit this host is Failed with kubelet\'s OutOfmemory before anything is created', async () => {
     env = makeEnv();
     const f = writeManifest(env, 'huge.yaml', `
