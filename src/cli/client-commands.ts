@@ -10,8 +10,8 @@ import type { Event, Pod } from '../pod/api-types.js';
 import { applyDefaults, parseManifests } from '../pod/manifest.js';
 import { keepNodeManagedAnnotations, podUpdateChanges } from '../pod/update.js';
 import { describePod } from './describe.js';
-import { checkSinceTime, daemonUnreachable, defaultContainer, linePrefixer, matchesLabels, parseLabelSelector, sinceSeconds } from './client-ux.js';
-import { parseFieldSelector, parseLabelSelector as parseLabelRequirements, SelectorError } from '../api/selectors.js';
+import { checkSinceTime, daemonUnreachable, defaultContainer, linePrefixer, sinceSeconds } from './client-ux.js';
+import { matchLabels, parseFieldSelector, parseLabelSelector, SelectorError } from '../api/selectors.js';
 import { ColumnLayout, customColumnRow, eventPrinter, labelsColumn, nodePrinter, parseOutputFormat, PrinterError, printNonTable, toJson, type OutputFormat, type Printable } from './printers.js';
 import { NODELET_VERSION } from '../version.js';
 
@@ -350,7 +350,7 @@ async function getPods(name: string | undefined, o: GetPodsOpts): Promise<void> 
   const socket = socketPath(o.socket);
   if (name && (o.selector || o.allNamespaces)) throw new PrinterError(o.selector ? 'name cannot be provided when a selector is specified' : 'a resource cannot be retrieved by name across all namespaces');
   // checked here first: a bad selector is kubectl's client-side error, not a round trip
-  if (o.selector) parseLabelRequirements(o.selector);
+  if (o.selector) parseLabelSelector(o.selector);
   if (o.fieldSelector) parseFieldSelector(o.fieldSelector);
   const q = new URLSearchParams();
   if (o.selector) q.set('labelSelector', o.selector);
@@ -504,7 +504,7 @@ async function runLogs(podArg: string | undefined, o: LogsOptions): Promise<void
     const reqs = parseLabelSelector(o.selector);
     const list = check(await request(socket, 'GET', `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(o.selector)}`)) as { items: Pod[] };
     // the daemon filters too when it knows labelSelector; matching again here costs nothing
-    pods = list.items.filter((p) => matchesLabels(reqs, p.metadata.labels)).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
+    pods = list.items.filter((p) => matchLabels(reqs, p.metadata.labels)).sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
     if (!pods.length) return void process.stderr.write(`No resources found in ${o.namespace} namespace.\n`);
   } else {
     const name = podArg!.replace(/^(pods?|po)\//, '');
@@ -605,7 +605,7 @@ export function registerClientCommands(program: Command): void {
     .option('--since-time <time>', 'only lines after this RFC 3339 time')
     .option('--limit-bytes <n>', 'at most this many bytes per log')
     .option('--max-log-requests <n>', 'with -l or --all-containers and -f: at most this many logs followed at once', '5')
-    .action(async (pod: string | undefined, o: LogsOptions) => runLogs(pod, o));
+    .action((pod: string | undefined, o: LogsOptions) => kubectlErrors(() => runLogs(pod, o)));
 
   sock(nsOpt(program.command('exec').description('run a command in a container').argument('<pod>').argument('<command...>')))
     .option('-c, --container <name>', 'container name (default: the kubectl.kubernetes.io/default-container annotation, else the first)')

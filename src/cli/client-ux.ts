@@ -1,6 +1,6 @@
 // Small pure pieces of the client verbs that behave as kubectl's: the error of a daemon that cannot be
 // reached (not running vs. not allowed), the container a verb defaults to (with kubectl's note), --since
-// durations (Go's time.ParseDuration), label selectors matched on the client, log line prefixes.
+// durations (Go's time.ParseDuration), log line prefixes (label selectors: src/api/selectors.ts).
 import { NodeletError } from '../errors.js';
 import type { Pod, PodStatus } from '../pod/api-types.js';
 
@@ -91,49 +91,6 @@ export function checkSinceTime(text: string): string {
   if (!/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(text) || Number.isNaN(Date.parse(text)))
     throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', `--since-time only accepts times matching RFC3339, eg '2006-01-02T15:04:05Z', got "${text}"`, { details: { kubectlStyle: true } });
   return text;
-}
-
-type Requirement = { key: string; op: 'eq' | 'ne' | 'in' | 'notin' | 'exists' | '!exists'; values: string[] };
-
-/** A label selector (`app=web,tier!=db,env in (a,b),!legacy`) → requirements; throws on a malformed one. */
-export function parseLabelSelector(sel: string): Requirement[] {
-  const out: Requirement[] = [];
-  const parts: string[] = [];
-  let depth = 0;
-  let cur = '';
-  for (const ch of sel) {
-    if (ch === '(') depth++;
-    if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) {
-      parts.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  parts.push(cur);
-  for (const raw of parts.map((p) => p.trim()).filter(Boolean)) {
-    let m: RegExpExecArray | null;
-    if ((m = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(raw))) out.push({ key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((v) => v.trim()) });
-    else if ((m = /^([\w./-]+)\s*(==|=|!=)\s*([\w.-]*)$/.exec(raw))) out.push({ key: m[1]!, op: m[2] === '!=' ? 'ne' : 'eq', values: [m[3]!] });
-    else if ((m = /^!\s*([\w./-]+)$/.exec(raw))) out.push({ key: m[1]!, op: '!exists', values: [] });
-    else if ((m = /^([\w./-]+)$/.exec(raw))) out.push({ key: m[1]!, op: 'exists', values: [] });
-    else throw new NodeletError('InvalidArgument', 'ERR_API_BadRequest', `unable to parse requirement: "${raw}" in the selector "${sel}"`, { details: { kubectlStyle: true } });
-  }
-  return out;
-}
-
-export function matchesLabels(reqs: Requirement[], labels: Record<string, string> | undefined): boolean {
-  const l = labels ?? {};
-  return reqs.every((r) => {
-    const has = Object.hasOwn(l, r.key);
-    switch (r.op) {
-      case 'eq': return has && l[r.key] === r.values[0];
-      case 'ne': return !has || l[r.key] !== r.values[0];
-      case 'in': return has && r.values.includes(l[r.key]!);
-      case 'notin': return !has || !r.values.includes(l[r.key]!);
-      case 'exists': return has;
-      case '!exists': return !has;
-    }
-  });
 }
 
 /**

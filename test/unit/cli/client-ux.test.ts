@@ -1,8 +1,9 @@
 // Pieces of the client verbs that behave as kubectl's: errors of an unreachable daemon, the default
-// container and its note, --since durations, label selectors, log line prefixes, `nodelet run`'s notes.
+// container and its note, --since durations, log line prefixes, `nodelet run`'s notes (label selectors:
+// selectors.test.ts).
 import { describe, expect, it } from 'vitest';
 import {
-  checkSinceTime, daemonUnreachable, defaultContainer, hostPortLines, linePrefixer, matchesLabels, parseGoDuration, parseLabelSelector, runningNote, sinceSeconds, shellQuote,
+  checkSinceTime, daemonUnreachable, defaultContainer, hostPortLines, linePrefixer, parseGoDuration, runningNote, sinceSeconds, shellQuote,
 } from '../../../src/cli/client-ux.js';
 import type { Pod } from '../../../src/pod/api-types.js';
 
@@ -66,21 +67,6 @@ describe('--since / --since-time', () => {
     expect(checkSinceTime('2026-01-02T15:04:05.123+02:00')).toBe('2026-01-02T15:04:05.123+02:00');
     expect(() => checkSinceTime('yesterday')).toThrow(/RFC3339/);
     expect(() => checkSinceTime('2026-01-02')).toThrow(/RFC3339/);
-  });
-});
-
-describe('label selectors', () => {
-  const m = (sel: string, labels: Record<string, string>) => matchesLabels(parseLabelSelector(sel), labels);
-  it('equality, inequality, sets, existence', () => {
-    expect(m('app=web', { app: 'web' })).toBe(true);
-    expect(m('app==web', { app: 'db' })).toBe(false);
-    expect(m('app=web,tier!=db', { app: 'web', tier: 'front' })).toBe(true);
-    expect(m('tier!=db', {})).toBe(true);
-    expect(m('env in (a, b)', { env: 'b' })).toBe(true);
-    expect(m('env notin (a,b),app', { env: 'c', app: 'x' })).toBe(true);
-    expect(m('!legacy', { legacy: '1' })).toBe(false);
-    expect(m('', { any: 'thing' })).toBe(true);
-    expect(() => parseLabelSelector('app=(web')).toThrow(/unable to parse/);
   });
 });
 

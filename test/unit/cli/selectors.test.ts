@@ -41,6 +41,16 @@ describe('label selectors', () => {
     expect(() => parseLabelSelector('a=b c')).toThrow(SelectorError);
     expect(() => parseLabelSelector('-bad=x')).toThrow(/Invalid value/);
     expect(() => parseLabelSelector('n>x')).toThrow(/integer/);
+    expect(() => parseLabelSelector('app=(web')).toThrow(/unable to parse/);
+  });
+  it('the forms kubectl -l takes (nodelet get/logs -l)', () => {
+    expect(sel('app=web', { app: 'web' })).toBe(true);
+    expect(sel('app==web', { app: 'db' })).toBe(false);
+    expect(sel('app=web,tier!=db', { app: 'web', tier: 'front' })).toBe(true);
+    expect(sel('env in (a, b)', { env: 'b' })).toBe(true);
+    expect(sel('env notin (a,b),app', { env: 'c', app: 'x' })).toBe(true);
+    expect(sel('!legacy', { legacy: '1' })).toBe(false);
+    expect(sel('', { any: 'thing' })).toBe(true);
   });
 });
 
