@@ -140,11 +140,14 @@ function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
-/** Mount points at or below `target`, deepest (latest) first. */
-export function mountsUnder(target: string): string[] {
+/**
+ * Pure: the mount points in a mountinfo text at or below `target` (`/a` holds `/a/b`, not `/ab`; a trailing
+ * slash on target is ignored; `\040`-style octal escapes are undone), latest first: the reverse of mountinfo's
+ * order, so a mount stacked over another one's parent comes off before what it hides.
+ */
+export function mountPointsIn(info: string, target: string): string[] {
   const t = target.length > 1 ? target.replace(/\/+$/, '') : target;
   const out: string[] = [];
-  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   for (const line of info.split('\n')) {
     const f = line.split(' ');
     if (f.length < 5) continue;
@@ -152,6 +155,11 @@ export function mountsUnder(target: string): string[] {
     if (mp === t || mp.startsWith(t + '/')) out.push(mp);
   }
   return out.reverse();
+}
+
+/** Mount points at or below `target` in this mount namespace, deepest (latest) first (mountPointsIn). */
+export function mountsUnder(target: string): string[] {
+  return mountPointsIn(fs.readFileSync('/proc/self/mountinfo', 'utf8'), target);
 }
 
 export interface UnmountOptions {

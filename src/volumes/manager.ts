@@ -16,11 +16,13 @@
 //             serviceAccountToken): on tmpfs too (they may hold secrets).
 // tearDown unmounts every mount under the pod's volume dir, then removes it.
 
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, openSync, closeSync, readdirSync, rmdirSync, writeSync, fsyncSync, renameSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, openSync, closeSync, readdirSync, rmdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { NodeletError } from '../errors.js';
+import { isNodeletError, NodeletError } from '../errors.js';
 import { mount, umount2, MS, MNT } from '../sys/ffi.js';
+import { writeFileAtomic } from '../sys/atomic.js';
+import { mountsUnder } from '../sys/mounts.js';
 import type { Pod } from '../pod/api-types.js';
 import { hostAllocatable } from '../host/node.js';
 import { planVolume, planVolumes, signServiceAccountToken, tmpfsOptions, volumeError, type FileProjection, type VolumeContext, type VolumePlan } from '../pod/volume-plan.js';
@@ -28,19 +30,6 @@ import { writeAtomic } from './atomic-writer.js';
 import { resolveSubPath } from './subpath.js';
 
 export type { VolumeContext };
-
-/** Mount points (from /proc/self/mountinfo) at or below `dir`, deepest first. */
-export function mountsUnder(dir: string): string[] {
-  const text = readFileSync('/proc/self/mountinfo', 'utf8');
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 5) continue;
-    const mp = f[4]!.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-    if (mp === dir || mp.startsWith(dir + '/')) out.push(mp);
-  }
-  return out.sort((a, b) => b.length - a.length);
-}
 
 function isMountPoint(dir: string): boolean {
   return mountsUnder(dir).includes(dir);
@@ -147,7 +136,9 @@ export class VolumeManager {
 
   /**
    * A local service-account token (signServiceAccountToken) signed with a key
-   * private to this node, <root>/sa-signing.key (0600, created on first use).
+   * private to this node, <root>/sa-signing.key (0600, created on first use,
+   * atomically and exclusively: a crash never leaves a partial key, and a key
+   * another writer created first is the one used).
    */
   token(pod: Pod, audience: string | undefined, expirationSeconds: number, now: Date): string {
     if (!this.signingKey) {
@@ -155,16 +146,14 @@ export class VolumeManager {
       if (existsSync(keyPath)) this.signingKey = readFileSync(keyPath);
       else {
         mkdirSync(this.root, { recursive: true });
-        this.signingKey = randomBytes(32);
-        const tmp = `${keyPath}.tmp-${process.pid}`;
-        const fd = openSync(tmp, 'w', 0o600);
+        const key = randomBytes(32);
         try {
-          writeSync(fd, this.signingKey);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
+          writeFileAtomic(keyPath, key, { mode: 0o600, exclusive: true });
+          this.signingKey = key;
+        } catch (e) {
+          if (!isNodeletError(e, 'ERR_FILE_EXISTS')) throw e;
+          this.signingKey = readFileSync(keyPath);
         }
-        renameSync(tmp, keyPath);
       }
     }
     return signServiceAccountToken(pod, audience, expirationSeconds, now, this.signingKey);

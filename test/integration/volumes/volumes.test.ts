@@ -3,9 +3,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { VolumeManager, mountsUnder, checkHostPath } from '../../../src/volumes/manager.js';
+import { VolumeManager, checkHostPath } from '../../../src/volumes/manager.js';
+import { mountsUnder } from '../../../src/sys/mounts.js';
 import { resolveSubPath } from '../../../src/volumes/subpath.js';
 import { applyDefaults } from '../../../src/pod/manifest.js';
+import { signServiceAccountToken } from '../../../src/pod/volume-plan.js';
 import { statfs, FS_MAGIC, umount2, MNT } from '../../../src/sys/ffi.js';
 import type { Pod, Volume, Secret, ConfigMap } from '../../../src/pod/api-types.js';
 
@@ -98,6 +100,18 @@ describe('VolumeManager', () => {
     expect(claims).toMatchObject({ sub: 'system:serviceaccount:default:default', aud: ['api'], exp: Date.parse('2026-01-01T01:00:00Z') / 1000 });
     expect(statSync(join(paths.all!, 'token')).mode & 0o777).toBe(0o600);
     expect(statSync(join(root, 'sa-signing.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('the service-account signing key: created once (32 bytes, 0600, no temp file left), then reused', () => {
+    const p = pod([]);
+    const now = new Date('2026-01-01T00:00:00Z');
+    const t1 = vm.token(p, 'api', 3600, now);
+    expect(readdirSync(root)).toEqual(['sa-signing.key']);
+    const key = readFileSync(join(root, 'sa-signing.key'));
+    expect(key).toHaveLength(32);
+    expect(statSync(join(root, 'sa-signing.key')).mode & 0o777).toBe(0o600);
+    expect(new VolumeManager({ root }).token(p, 'api', 3600, now)).toBe(t1);
+    expect(t1).toBe(signServiceAccountToken(p, 'api', 3600, now, key));
   });
 
   it('missing secret: error, and nothing left behind', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactOverlayData, computeMountPlan } from '../../../src/sys/mounts.js';
+import { compactOverlayData, computeMountPlan, mountPointsIn } from '../../../src/sys/mounts.js';
 import { computeMounts, keyDirName } from '../../../src/snapshot/store.js';
 import { MS } from '../../../src/sys/ffi.js';
 
@@ -8,6 +8,29 @@ describe('computeMountPlan', () => {
     expect(computeMountPlan({ type: 'overlay', source: 'overlay', options: ['ro', 'index=off', 'lowerdir=/a:/b'] })).toEqual({ flags: MS.RDONLY, data: 'index=off,lowerdir=/a:/b' });
     expect(computeMountPlan({ type: 'bind', source: '/x', options: ['rbind', 'ro', 'nosuid'] })).toEqual({ flags: MS.BIND | MS.REC | MS.RDONLY | MS.NOSUID, data: '' });
     expect(computeMountPlan({ type: 'tmpfs', source: 'tmpfs', options: ['ro', 'rw', 'size=1m'] })).toEqual({ flags: 0, data: 'size=1m' });
+  });
+});
+
+describe('mountPointsIn (mountsUnder)', () => {
+  let id = 20;
+  const line = (mp: string) => `${id++} 1 0:${id} / ${mp} rw,relatime shared:1 - tmpfs tmpfs rw`;
+  const info = (...mps: string[]) => mps.map(line).join('\n') + '\n';
+  it('unescapes mountinfo octal escapes', () => {
+    expect(mountPointsIn(info('/v/my\\040vol', '/v/tab\\011x', '/v/back\\134slash'), '/v')).toEqual(['/v/back\\slash', '/v/tab\tx', '/v/my vol']);
+    expect(mountPointsIn(info('/v/my\\040vol'), '/v/my vol')).toEqual(['/v/my vol']);
+  });
+  it('stops at the path boundary: /a holds /a and /a/b, not /ab; a trailing slash is the same target', () => {
+    const text = info('/', '/a', '/ab', '/a/b', '/abc/d', '/b/a');
+    expect(mountPointsIn(text, '/a')).toEqual(['/a/b', '/a']);
+    expect(mountPointsIn(text, '/a/')).toEqual(['/a/b', '/a']);
+    expect(mountPointsIn(text, '/ab')).toEqual(['/ab']);
+    expect(mountPointsIn(text, '/a/b/c')).toEqual([]);
+  });
+  it('latest first: a mount stacked over its parent comes off before the one it hides', () => {
+    // /v/a, then /v/a/b inside it, then a second mount on /v/a hiding /v/a/b: unmounting by path in this
+    // order takes each off in turn (a longest-path-first order would try /v/a/b while it is hidden)
+    expect(mountPointsIn(info('/v', '/v/a', '/v/a/b', '/v/a'), '/v/a')).toEqual(['/v/a', '/v/a/b', '/v/a']);
+    expect(mountPointsIn('', '/v')).toEqual([]);
   });
 });
 
