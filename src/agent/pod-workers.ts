@@ -10,6 +10,7 @@
 // functions for the pod's state, and the handler decides what they do.
 import { describeError } from '../errors.js';
 import { getLogger } from '../log.js';
+import { sleep } from '../sys/proc.js';
 
 const log = getLogger('agent.workers');
 
@@ -115,7 +116,7 @@ export class PodWorkers {
     this.closed = true;
     for (const w of this.workers.values()) if (w.timer) clearTimeout(w.timer);
     const end = Date.now() + timeoutMs;
-    for (const w of this.workers.values()) while (w.running && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    for (const w of this.workers.values()) while (w.running && Date.now() < end) await sleep(20);
   }
 
   private async run(uid: string, w: Worker): Promise<void> {

@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { describeError, isNodeletError } from '../errors.js';
 import { getLogger } from '../log.js';
+import { waitAtMost } from '../sys/proc.js';
 import type { ExecSession, ExecStreamOptions } from '../runtime/types.js';
 
 const log = getLogger('api');
@@ -222,9 +223,7 @@ export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req
 
   // 1. With a TTY, the command starts at the client's terminal size when it sends one first.
   if (req.tty) {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([gotFrame, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
-    clearTimeout(timer);
+    await waitAtMost(gotFrame, waitMs);
   }
   if (closed) return;
 

@@ -27,6 +27,7 @@ import { computeNodeStatus, nodeLabels } from '../node/status.js';
 import { readHostInfo } from '../node/host-info.js';
 import { KUBELET_VERSION } from '../node/version.js';
 import { NODELET_VERSION } from '../version.js';
+import { sleep } from '../sys/proc.js';
 
 const log = getLogger('api');
 
@@ -287,7 +288,7 @@ export class ApiServer {
         };
         const a = await sample();
         const t0 = performance.now();
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         const b = await sample();
         const dt = (performance.now() - t0) / 1000;
         const items = pods.map((v) => {

@@ -24,6 +24,7 @@ import type { RecordedEvent } from '../agent/events.js';
 import { followLog } from '../agent/logs.js';
 import { reapRunOrphans, runOwnerValue, RUN_OWNER_ANNOTATION } from '../agent/run-owner.js';
 import { configureLogging } from '../log.js';
+import { waitAtMost } from '../sys/proc.js';
 import { hostPortLines, runningNote } from './client-ux.js';
 
 export interface RunOptions extends AgentConfig {
@@ -255,9 +256,7 @@ export async function runPods(o: RunOptions): Promise<number> {
     // 6. Teardown: preStop, stop with grace, sandbox, volumes, logs and state (orphans still going too).
     await Promise.all([reaped.done, ...parsed.pods.map((p) => source.delete(p.metadata.uid!))]);
     finished = true;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(followers), new Promise((r) => (timer = setTimeout(r, 2000)))]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(followers), 2000); // the followers' last lines
   } finally {
     abort.abort();
     stopExitWatch();

@@ -8,6 +8,7 @@ import { describeError } from '../errors.js';
 import { getLogger } from '../log.js';
 import { isAlreadyExists, isNotFound } from '../kube/errors.js';
 import type { KubeClient, ResourceRef } from '../kube/types.js';
+import { sleep } from '../sys/proc.js';
 import type { RecordedEvent } from '../agent/events.js';
 
 const log = getLogger('cluster.events');
@@ -46,7 +47,7 @@ export class EventSink {
   }
 
   async idle(): Promise<void> {
-    while (this.running || this.queue.length) await new Promise((r) => setTimeout(r, 20));
+    while (this.running || this.queue.length) await sleep(20);
   }
 
   private async drain(): Promise<void> {

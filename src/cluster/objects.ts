@@ -46,6 +46,7 @@ import { isForbidden, isNotFound, isRetriable } from '../kube/errors.js';
 import { listWatch, type ListWatch } from '../kube/informer.js';
 import type { KubeClient, KubeObject, ResourceRef } from '../kube/types.js';
 import type { ConfigMap, Pod, PodObjects, Secret } from '../pod/api-types.js';
+import { sleep } from '../sys/proc.js';
 import { objectKey, podReferences, tokenKey, type ObjectKind, type ObjectRef, type PodReferences, type TokenRef } from './references.js';
 
 export type ChangeDetectionStrategy = 'Watch' | 'Poll';
@@ -609,10 +610,6 @@ function signature(o: PodObjects): string {
 
 function podName(pod: Pod): string {
   return `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -13,6 +13,7 @@ import { getLogger } from '../log.js';
 import { isConflict, isNotFound } from '../kube/errors.js';
 import type { KubeClient } from '../kube/types.js';
 import { podStatusPatch } from '../node/patch.js';
+import { sleep } from '../sys/proc.js';
 import type { Pod, PodStatus } from '../pod/api-types.js';
 import type { PodChange, StatusManager } from '../agent/status-manager.js';
 import { PODS, type ApiPod } from './pod-source.js';
@@ -81,7 +82,7 @@ export class StatusSyncer {
 
   /** Resolves when nothing is queued (tests). */
   async idle(): Promise<void> {
-    while (this.running || this.dirty.size) await new Promise((r) => setTimeout(r, 20));
+    while (this.running || this.dirty.size) await sleep(20);
   }
 
   private onChange(c: PodChange): void {
@@ -177,7 +178,7 @@ export class StatusSyncer {
         if (isNotFound(err) || isConflict(err)) return;
         this.stats.errors++;
         log.warn('final delete of the pod failed; retrying', { pod: `${ref.namespace}/${pod.metadata.name}`, attempt, error: describeError(err) });
-        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+        await sleep(500 * 2 ** attempt);
       }
     }
   }

@@ -1,4 +1,5 @@
 // Time for the node controllers, injectable so tests drive it by hand.
+import { sleep } from '../sys/proc.js';
 
 export interface Clock {
   /** ms since the epoch */
@@ -9,17 +10,8 @@ export interface Clock {
 
 export const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal?.addEventListener('abort', done, { once: true });
-    }),
+  // sys/proc's sleep rejects only when the signal aborts: that is the early end here
+  sleep: (ms, signal) => sleep(Math.max(0, ms), signal).catch(() => {}),
 };
 
 /** wait.Jitter: d + rand·factor·d */

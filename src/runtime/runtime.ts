@@ -31,7 +31,7 @@ import { resolveUserInRootfs } from './user.js';
 import { loadSeccompFor } from './seccomp/index.js';
 import { newId } from './store.js';
 import { writeFileAtomic, writeJsonAtomic } from '../sys/atomic.js';
-import { readJsonIfExists, sleep } from '../sys/proc.js';
+import { readJsonIfExists, sleep, waitAtMost } from '../sys/proc.js';
 import { hostOps, type HostOps } from '../sys/host.js';
 import { computePodInitPlan } from './pod-init.js';
 import { computeExitStatus } from './exit-status.js';
@@ -473,9 +473,7 @@ export class NodeletRuntime implements ContainerRuntime {
       const proc = this.host.openProcess(rec.pid); // undefined: already gone
       try {
         if (proc && timeoutSeconds > 0 && proc.signal(sig)) {
-          let timer: NodeJS.Timeout | undefined;
-          await Promise.race([live.exited, new Promise((r) => { timer = setTimeout(r, timeoutSeconds * 1000); })]);
-          clearTimeout(timer);
+          await waitAtMost(live.exited, timeoutSeconds * 1000);
         }
         if (!rec.final && proc) proc.signal(SIGNALS.SIGKILL!);
       } finally {

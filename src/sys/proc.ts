@@ -109,3 +109,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Waits for `p`, at most `ms`; no timer is left pending either way. Rejects only if `p` does. */
+export async function waitAtMost(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((r) => (t = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(t);
+  }
+}

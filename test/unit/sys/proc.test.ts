@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseProcStat, pidAlive, procStat, procStatAsync, processRunning, processStartTime, readJsonIfExists, sleep } from '../../../src/sys/proc.js';
+import { parseProcStat, pidAlive, procStat, procStatAsync, processRunning, processStartTime, readJsonIfExists, sleep, waitAtMost } from '../../../src/sys/proc.js';
 
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
@@ -115,5 +115,18 @@ describe('sleep', () => {
     await expect(sleep(10_000, ac.signal)).rejects.toThrow('cancelled');
     expect(Date.now() - t).toBeLessThan(2000);
     await expect(sleep(10, ac.signal)).rejects.toThrow('cancelled'); // already aborted
+  });
+});
+
+describe('waitAtMost', () => {
+  it('returns when the promise settles or the time is up, whichever is first, and rejects only with the promise', async () => {
+    let t0 = Date.now();
+    await waitAtMost(new Promise(() => {}), 50);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    t0 = Date.now();
+    await waitAtMost(sleep(5), 10_000);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await expect(waitAtMost(Promise.reject(new Error('boom')), 1000)).rejects.toThrow('boom');
+    await waitAtMost(undefined, 1); // nothing to wait for
   });
 });
