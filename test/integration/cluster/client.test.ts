@@ -6,6 +6,7 @@ import { isAlreadyExists, isConflict, isForbidden, isKubeError, isNotFound, Kube
 import { listWatch } from '../../../src/kube/informer.js';
 import type { KubeObject, ResourceRef, WatchEvent } from '../../../src/kube/types.js';
 import { startControlPlane, type ControlPlane } from '../../helpers/control-plane.js';
+import { caught } from '../../helpers/caught.js';
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
@@ -32,15 +33,6 @@ afterAll(async () => {
   await node?.close();
   await cp?.down();
 });
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('HttpKubeClient against kube-apiserver v1.36', () => {
   it('raw requests: /readyz and /version', async () => {

@@ -57,6 +57,17 @@ const cs = (a: NodeAgent, uid: string, name: string) => [...(a.getPod(uid)?.stat
 const wait = (fn: () => void, timeout = 5000) => vi.waitFor(fn, { timeout, interval: 20 });
 const probe = (kind: string, extra: Record<string, unknown> = {}) => ({ exec: { command: [kind] }, periodSeconds: 1, failureThreshold: 1, ...extra });
 
+/** A new agent running a pod whose container `web` fails its liveness probe (every second, threshold 1). */
+function failingLiveness() {
+  const rt = new FakeRuntime();
+  const prober = new ScriptedProber(rt);
+  const { agent } = makeAgent(rt, tmp(), { prober: prober.fn });
+  const p = pod({ containers: [{ name: 'web', image: 'img:1', livenessProbe: probe('liveness') } as never] });
+  prober.results.set('web/liveness', 'failure');
+  agent.addPod(p);
+  return { rt, prober, agent, p };
+}
+
 describe('NodeAgent sync (fake runtime)', () => {
   it('runs a pod: sandbox, image, volumes, container started, Running; status versions only move on change', async () => {
     const rt = new FakeRuntime();
@@ -101,12 +112,7 @@ describe('NodeAgent sync (fake runtime)', () => {
   });
 
   it('a failed liveness probe kills and restarts the container, with Unhealthy and Killing events', async () => {
-    const rt = new FakeRuntime();
-    const prober = new ScriptedProber(rt);
-    const { agent } = makeAgent(rt, tmp(), { prober: prober.fn });
-    const p = pod({ containers: [{ name: 'web', image: 'img:1', livenessProbe: probe('liveness') } as never] });
-    prober.results.set('web/liveness', 'failure');
-    agent.addPod(p);
+    const { rt, prober, agent, p } = failingLiveness();
     await wait(() => expect(rt.byName('web').length).toBeGreaterThanOrEqual(2), 6000);
     const first = rt.byName('web')[0]!;
     expect(first.state).toBe('exited');
@@ -119,12 +125,7 @@ describe('NodeAgent sync (fake runtime)', () => {
   });
 
   it('restarts after liveness kills go through CrashLoopBackOff, as after crashes', async () => {
-    const rt = new FakeRuntime();
-    const prober = new ScriptedProber(rt);
-    const { agent } = makeAgent(rt, tmp(), { prober: prober.fn });
-    const p = pod({ containers: [{ name: 'web', image: 'img:1', livenessProbe: probe('liveness') } as never] });
-    prober.results.set('web/liveness', 'failure');
-    agent.addPod(p);
+    const { rt, agent, p } = failingLiveness();
     await wait(() => expect(cs(agent, p.metadata.uid!, 'web')?.state.waiting?.reason).toBe('CrashLoopBackOff'), 8000);
     const byAttempt = rt.byName('web');
     expect(byAttempt.length).toBeGreaterThanOrEqual(2);

@@ -2,9 +2,11 @@
 // and Services by namespace/name with resourceVersions; GET, LIST and WATCH
 // (fieldSelector metadata.name=<n>, replay from a resourceVersion); POST
 // serviceaccounts/<sa>/token. Calls are recorded; failures are injected per
-// method and resource.
-import { KubeApiError } from '../../../src/kube/errors.js';
+// method and resource (test/helpers/fake-kube-client.ts).
 import type { KubeClient, KubeList, KubeObject, ListOptions, ResourceRef, WatchEvent, WatchOptions } from '../../../src/kube/types.js';
+import { apiError, RecordingKubeClient } from '../../helpers/fake-kube-client.js';
+
+export { apiError };
 
 export interface Call {
   method: 'get' | 'list' | 'watch' | 'create';
@@ -12,10 +14,6 @@ export interface Call {
   name?: string;
   body?: unknown;
   fieldSelector?: string;
-}
-
-export function apiError(httpStatus: number, reason: string, message = reason): KubeApiError {
-  return new KubeApiError({ httpStatus, status: { kind: 'Status', status: 'Failure', reason, message, code: httpStatus }, method: 'X', path: '/fake', server: 'https://fake' });
 }
 
 export const unreachable = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' });
@@ -29,28 +27,15 @@ interface Sub {
 
 const key = (resource: string, ns: string | undefined, name: string) => `${resource}/${ns ?? ''}/${name}`;
 
-export class FakeObjectsClient implements KubeClient {
-  readonly server = 'https://fake';
-  readonly user = 'system:node:n1';
-  readonly calls: Call[] = [];
-  readonly objects = new Map<string, KubeObject>();
+export class FakeObjectsClient extends RecordingKubeClient<Call> implements KubeClient {
   private readonly history: { rv: number; resource: string; ev: WatchEvent }[] = [];
   private readonly subs = new Set<Sub>();
-  private failures: { method: Call['method']; resource?: string; error: Error }[] = [];
   private rv = 100;
   private tokenSeq = 0;
   /** time for token expirations (ms) */
   now: () => number = Date.now;
   /** spec.expirationSeconds the server grants (default: what was asked) */
   grantSeconds?: (asked: number) => number;
-
-  failNext(method: Call['method'], error: Error, resource?: string, times = 1): void {
-    for (let i = 0; i < times; i++) this.failures.push({ method, resource, error });
-  }
-
-  callsOf(method: Call['method'], resource?: string): Call[] {
-    return this.calls.filter((c) => c.method === method && (resource === undefined || c.ref.resource === resource));
-  }
 
   /** Create or replace (admin side): a new resourceVersion and a watch event. */
   put(resource: string, namespace: string, obj: Omit<KubeObject, 'metadata'> & { metadata: { name: string } & Record<string, unknown> }): KubeObject {
@@ -80,15 +65,6 @@ export class FakeObjectsClient implements KubeClient {
   private emit(resource: string, ev: WatchEvent): void {
     this.history.push({ rv: this.rv, resource, ev });
     for (const s of this.subs) if (matches(s, resource, ev.object)) s.push(ev);
-  }
-
-  private record(c: Call): void {
-    this.calls.push(c);
-    const i = this.failures.findIndex((f) => f.method === c.method && (f.resource === undefined || f.resource === c.ref.resource));
-    if (i >= 0) {
-      const [f] = this.failures.splice(i, 1);
-      throw f!.error;
-    }
   }
 
   async get<T extends KubeObject = KubeObject>(ref: ResourceRef, name: string): Promise<T> {
@@ -160,7 +136,6 @@ export class FakeObjectsClient implements KubeClient {
   async delete(): Promise<KubeObject> {
     throw new Error('fake: delete not supported');
   }
-  async close(): Promise<void> {}
 }
 
 function nameOf(fieldSelector: string | undefined): string | undefined {

@@ -6,39 +6,27 @@ import { createKubeClient, HttpKubeClient } from '../../../src/kube/client.js';
 import { isAlreadyExists, isConflict, isGone, isKubeError, isNotFound, isRetriable, KubeApiError } from '../../../src/kube/errors.js';
 import { loadKubeconfig } from '../../../src/kube/kubeconfig.js';
 import type { KubeObject, ResourceRef } from '../../../src/kube/types.js';
-import { makePki, sendJson, startFakeApiServer, status, writeKubeconfig, type FakeApiServer, type Pki } from './fake-apiserver.js';
+import { sendJson, startFakeCluster, status, writeKubeconfig, type FakeApiServer, type FakeCluster, type Pki } from './fake-apiserver.js';
+import { caught } from '../../helpers/caught.js';
 
 const cms: ResourceRef = { group: '', version: 'v1', resource: 'configmaps', namespace: 'default' };
 const leases: ResourceRef = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', namespace: 'kube-node-lease' };
 
+let fake: FakeCluster | undefined;
 let pki: Pki;
 let srv: FakeApiServer;
 let client: HttpKubeClient;
 const warnings: string[] = [];
 
 beforeAll(async () => {
-  pki = makePki('system:node:unit-node');
-  srv = await startFakeApiServer(pki, (_req, res) => sendJson(res, 500, status(500, 'InternalError', 'no handler')));
-  client = createKubeClient(writeKubeconfig(pki, srv.url), { onWarning: (w) => warnings.push(w), requestTimeoutMs: 2000 });
+  fake = await startFakeCluster({ clientCN: 'system:node:unit-node', client: { onWarning: (w) => warnings.push(w), requestTimeoutMs: 2000 } });
+  ({ pki, srv, client } = fake);
 });
-afterAll(async () => {
-  await client?.close();
-  await srv?.close();
-  pki?.cleanup();
-});
+afterAll(() => fake?.close());
 afterEach(() => {
   srv.requests.length = 0;
   warnings.length = 0;
 });
-
-async function caught(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('HttpKubeClient requests', () => {
   it('authenticates with the client certificate and sends JSON, User-Agent and the identity', async () => {

@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { createKubeClient, type HttpKubeClient, type KubeClientOptions } from '../../../src/kube/client.js';
 
 export interface Pki {
   dir: string;
@@ -172,6 +173,42 @@ current-context: node@fake
 `,
   );
   return file;
+}
+
+export interface FakeCluster {
+  pki: Pki;
+  srv: FakeApiServer;
+  client: HttpKubeClient;
+  /** closes the client and the server, removes the PKI */
+  close(): Promise<void>;
+}
+
+/**
+ * The kube tests' fixture: a PKI (client certificate for `clientCN`), a fake API server that answers 500
+ * until a test sets its handler, and an HttpKubeClient of it through a kubeconfig.
+ */
+export async function startFakeCluster(opts: { clientCN?: string; client?: KubeClientOptions } = {}): Promise<FakeCluster> {
+  const pki = makePki(opts.clientCN);
+  let srv: FakeApiServer | undefined;
+  try {
+    srv = await startFakeApiServer(pki, (_r, res) => sendJson(res, 500, status(500, 'InternalError', 'no handler')));
+    const client = createKubeClient(writeKubeconfig(pki, srv.url), opts.client);
+    const s = srv;
+    return {
+      pki,
+      srv: s,
+      client,
+      close: async () => {
+        await client.close();
+        await s.close();
+        pki.cleanup();
+      },
+    };
+  } catch (e) {
+    await srv?.close();
+    pki.cleanup();
+    throw e;
+  }
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

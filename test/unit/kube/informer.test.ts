@@ -2,28 +2,23 @@
 import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { configureLogging } from '../../../src/log.js';
-import { createKubeClient, type HttpKubeClient } from '../../../src/kube/client.js';
+import type { HttpKubeClient } from '../../../src/kube/client.js';
 import { listWatch, type ListWatch } from '../../../src/kube/informer.js';
 import type { KubeObject, ResourceRef } from '../../../src/kube/types.js';
-import { makePki, sendJson, sleep, startFakeApiServer, status, writeKubeconfig, type FakeApiServer, type Pki, type SeenRequest } from './fake-apiserver.js';
+import { sendJson, sleep, startFakeCluster, status, type FakeApiServer, type FakeCluster, type SeenRequest } from './fake-apiserver.js';
 
 const cms: ResourceRef = { group: '', version: 'v1', resource: 'configmaps', namespace: 'ns1' };
-let pki: Pki;
+let fake: FakeCluster | undefined;
 let srv: FakeApiServer;
 let client: HttpKubeClient;
 let lw: ListWatch | undefined;
 
 beforeAll(async () => {
   configureLogging({ level: 'error' });
-  pki = makePki();
-  srv = await startFakeApiServer(pki, (_r, res) => sendJson(res, 500, status(500, 'InternalError', 'no handler')));
-  client = createKubeClient(writeKubeconfig(pki, srv.url), { requestTimeoutMs: 3000 });
+  fake = await startFakeCluster({ client: { requestTimeoutMs: 3000 } });
+  ({ srv, client } = fake);
 });
-afterAll(async () => {
-  await client?.close();
-  await srv?.close();
-  pki?.cleanup();
-});
+afterAll(() => fake?.close());
 afterEach(async () => {
   await lw?.stop();
   lw = undefined;

@@ -5,23 +5,19 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeClient, type HttpKubeClient } from '../../../src/kube/client.js';
 import { KubeApiError } from '../../../src/kube/errors.js';
 import type { KubeObject, ResourceRef, WatchEvent, WatchOptions } from '../../../src/kube/types.js';
-import { makePki, sendJson, sleep, startFakeApiServer, status, writeKubeconfig, type FakeApiServer, type Pki } from './fake-apiserver.js';
+import { sendJson, sleep, startFakeCluster, status, writeKubeconfig, type FakeApiServer, type FakeCluster, type Pki } from './fake-apiserver.js';
 
 const pods: ResourceRef = { group: '', version: 'v1', resource: 'pods' };
+let fake: FakeCluster | undefined;
 let pki: Pki;
 let srv: FakeApiServer;
 let client: HttpKubeClient;
 
 beforeAll(async () => {
-  pki = makePki();
-  srv = await startFakeApiServer(pki, (_r, res) => sendJson(res, 500, status(500, 'InternalError', 'no handler')));
-  client = createKubeClient(writeKubeconfig(pki, srv.url), { requestTimeoutMs: 3000 });
+  fake = await startFakeCluster({ client: { requestTimeoutMs: 3000 } });
+  ({ pki, srv, client } = fake);
 });
-afterAll(async () => {
-  await client?.close();
-  await srv?.close();
-  pki?.cleanup();
-});
+afterAll(() => fake?.close());
 afterEach(() => {
   srv.dropConnections();
   srv.requests.length = 0;

@@ -29,6 +29,18 @@ function setup(opts: { host?: () => HostInfo; existing?: NodeObject } = {}) {
   return { clock, client, ctl, events, setHost: (h: HostInfo) => (host = h) };
 }
 
+// the default labels and the annotation kubelet puts on the Node it registers (and reconciles on one it adopts)
+const NODE_LABELS_AND_ANNOTATIONS = {
+  labels: {
+    'kubernetes.io/hostname': 'n1',
+    'kubernetes.io/os': 'linux',
+    'kubernetes.io/arch': 'amd64',
+    'beta.kubernetes.io/os': 'linux',
+    'beta.kubernetes.io/arch': 'amd64',
+  },
+  annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
+};
+
 const statusPatches = (c: FakeKubeClient) => c.callsOf('patch', 'nodes', 'status');
 const condition = (n: NodeObject | undefined, type: string) => n?.status?.conditions?.find((c) => c.type === type);
 
@@ -41,17 +53,7 @@ describe('NodeController registration', () => {
     expect(ctl.nodeUid).toBe('uid-1');
     const create = client.callsOf('create', 'nodes')[0]!;
     const body = create.body as NodeObject;
-    expect(body.metadata).toEqual({
-      name: 'n1',
-      labels: {
-        'kubernetes.io/hostname': 'n1',
-        'kubernetes.io/os': 'linux',
-        'kubernetes.io/arch': 'amd64',
-        'beta.kubernetes.io/os': 'linux',
-        'beta.kubernetes.io/arch': 'amd64',
-      },
-      annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
-    });
+    expect(body.metadata).toEqual({ name: 'n1', ...NODE_LABELS_AND_ANNOTATIONS });
     expect(body.status?.capacity).toMatchObject({ cpu: '4', memory: '8Gi', pods: '110' });
     expect(condition(body, 'Ready')).toMatchObject({ status: 'True', reason: 'KubeletReady' });
     // the status round right after registration GETs the Node; within the same second nothing changed
@@ -78,18 +80,7 @@ describe('NodeController registration', () => {
     await ctl.onReady;
     expect(ctl.nodeUid).toBe('old-uid');
     const [reconcile, status] = statusPatches(client);
-    expect(reconcile!.body).toEqual({
-      metadata: {
-        labels: {
-          'kubernetes.io/hostname': 'n1',
-          'kubernetes.io/os': 'linux',
-          'kubernetes.io/arch': 'amd64',
-          'beta.kubernetes.io/os': 'linux',
-          'beta.kubernetes.io/arch': 'amd64',
-        },
-        annotations: { 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
-      },
-    });
+    expect(reconcile!.body).toEqual({ metadata: NODE_LABELS_AND_ANNOTATIONS });
     expect(status!.body).toHaveProperty('status.conditions');
     const stored = client.stored<NodeObject>(NODES, 'n1')!;
     expect(stored.metadata.uid).toBe('old-uid');

@@ -1,13 +1,15 @@
 // Test doubles for the node controllers: a hand-driven clock, an in-memory
-// KubeClient that records every call and fails on demand, a silent logger and
-// a HostInfo fixture.
-import { KubeApiError } from '../../../src/kube/errors.js';
+// KubeClient that records every call and fails on demand (test/helpers/fake-kube-client.ts),
+// a silent logger and a HostInfo fixture.
 import type { KubeClient, KubeList, KubeObject, PatchType, ResourceRef, WatchEvent } from '../../../src/kube/types.js';
 import type { Logger } from '../../../src/log.js';
 import type { Clock } from '../../../src/node/clock.js';
 import type { HostInfo } from '../../../src/node/host-info.js';
 import { NODE_SCHEMA, type PatchSchema } from '../../../src/node/patch.js';
+import { apiError, RecordingKubeClient } from '../../helpers/fake-kube-client.js';
 import { applyStrategicPatch } from './smp-apply.js';
+
+export { apiError };
 
 export async function flush(rounds = 30): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
@@ -94,33 +96,15 @@ export interface Call {
   at: number;
 }
 
-export function apiError(httpStatus: number, reason: string, message = reason): KubeApiError {
-  return new KubeApiError({
-    httpStatus,
-    status: { kind: 'Status', status: 'Failure', reason, message, code: httpStatus },
-    method: 'X',
-    path: '/fake',
-    server: 'https://fake',
-  });
-}
-
 const keyOf = (ref: ResourceRef, name: string) => `${ref.group}/${ref.resource}/${ref.namespace ?? ''}/${name}`;
 
 /** An in-memory API server for nodes and leases. */
-export class FakeKubeClient implements KubeClient {
-  readonly server = 'https://fake';
-  readonly user = 'system:node:n1';
-  readonly calls: Call[] = [];
-  readonly objects = new Map<string, KubeObject>();
-  private failures: { method: Call['method']; resource?: string; error: Error }[] = [];
+export class FakeKubeClient extends RecordingKubeClient<Call> implements KubeClient {
   private rv = 100;
   private uidSeq = 0;
 
-  constructor(private readonly clock: Clock) {}
-
-  /** The next call of `method` (on `resource`) throws `error`. Queue several for several failures. */
-  failNext(method: Call['method'], error: Error, resource?: string): void {
-    this.failures.push({ method, resource, error });
+  constructor(private readonly clock: Clock) {
+    super();
   }
 
   put(ref: ResourceRef, obj: KubeObject): void {
@@ -132,19 +116,9 @@ export class FakeKubeClient implements KubeClient {
     return o ? (JSON.parse(JSON.stringify(o)) as T) : undefined;
   }
 
-  callsOf(method: Call['method'], resource?: string, subresource?: string): Call[] {
-    return this.calls.filter(
-      (c) => c.method === method && (resource === undefined || c.ref.resource === resource) && (subresource === undefined || c.ref.subresource === subresource),
-    );
-  }
-
-  private record(c: Omit<Call, 'at'>): void {
-    this.calls.push({ ...c, at: this.clock.now() });
-    const i = this.failures.findIndex((f) => f.method === c.method && (f.resource === undefined || f.resource === c.ref.resource));
-    if (i >= 0) {
-      const [f] = this.failures.splice(i, 1);
-      throw f!.error;
-    }
+  /** Each call is stamped with the fake clock's time. */
+  protected override record(c: Omit<Call, 'at'>): void {
+    super.record({ ...c, at: this.clock.now() });
   }
 
   async get<T extends KubeObject = KubeObject>(ref: ResourceRef, name: string): Promise<T> {
@@ -207,8 +181,6 @@ export class FakeKubeClient implements KubeClient {
     this.objects.delete(keyOf(ref, name));
     return cur;
   }
-
-  async close(): Promise<void> {}
 }
 
 export function hostFixture(over: Partial<HostInfo> = {}): HostInfo {
