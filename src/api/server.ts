@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { describeError, isNodeletError } from '../errors.js';
+import { describeError, invalidArgument, isNodeletError } from '../errors.js';
 import { getLogger } from '../log.js';
 import type { Pod } from '../pod/api-types.js';
 import { loadManifests, parseManifests } from '../pod/manifest.js';
@@ -71,9 +71,13 @@ export function statusObject(code: number, reason: string, message: string, deta
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, ...(details ? { details } : {}) };
 }
 
-const REASONS: Record<number, string> = { 400: 'BadRequest', 404: 'NotFound', 405: 'MethodNotAllowed', 409: 'AlreadyExists', 422: 'Invalid', 500: 'InternalError' };
+const REASONS: Record<number, string> = { 400: 'BadRequest', 404: 'NotFound', 405: 'MethodNotAllowed', 409: 'AlreadyExists', 413: 'RequestEntityTooLarge', 422: 'Invalid', 500: 'InternalError' };
+
+/** Request bodies larger than this are answered 413, as the API server's 3 MiB limit (a little more room here). */
+export const MAX_BODY_BYTES = 4 << 20;
 
 function httpCodeOf(e: unknown): number {
+  if (isNodeletError(e, 'ERR_API_BODY_TOO_LARGE')) return 413;
   if (isNodeletError(e)) {
     switch (e.category) {
       case 'InvalidArgument': return 422;
@@ -122,8 +126,12 @@ export class ApiServer {
   constructor(private readonly opts: ApiServerOptions) {
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((e) => {
-        log.error('request failed', { url: req.url, error: describeError(e) });
-        if (!res.headersSent) this.json(res, httpCodeOf(e), statusObject(httpCodeOf(e), REASONS[httpCodeOf(e)] ?? 'InternalError', describeError(e)));
+        const code = httpCodeOf(e);
+        const fields = { url: req.url, status: code, error: describeError(e) };
+        if (code >= 500) log.error('request failed', fields);
+        else log.warn('request refused', fields);
+        if (code === 413) res.setHeader('connection', 'close'); // the rest of the body is not read: no reuse
+        if (!res.headersSent) this.json(res, code, statusObject(code, REASONS[code] ?? 'InternalError', describeError(e)));
         else res.end();
       });
     });
@@ -173,12 +181,15 @@ export class ApiServer {
     this.json(res, code, statusObject(code, REASONS[code] ?? 'InternalError', message, details));
   }
 
-  private async body(req: http.IncomingMessage, max = 4 << 20): Promise<string> {
+  private async body(req: http.IncomingMessage, max = MAX_BODY_BYTES): Promise<string> {
+    const tooLarge = () =>
+      invalidArgument('ERR_API_BODY_TOO_LARGE', `the request body is larger than ${max} bytes: send the object in a smaller form (or split a multi-document file)`);
+    if (Number(req.headers['content-length'] ?? 0) > max) throw tooLarge();
     const chunks: Buffer[] = [];
     let n = 0;
     for await (const c of req as AsyncIterable<Buffer>) {
       n += c.length;
-      if (n > max) throw new Error(`request body larger than ${max} bytes`);
+      if (n > max) throw tooLarge();
       chunks.push(c);
     }
     return Buffer.concat(chunks).toString('utf8');

@@ -3,6 +3,7 @@
 // client verbs. Real runtime, cgroups and CNI; short periods and back-offs.
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { BUSYBOX, cgroupChildren, leftovers, makeEnv, run, sleep, start, waitUntil, type Env } from './helpers.js';
 import { api, cstatus, getPod, startDaemon, stopAndClean, waitPod, watch, type DaemonHandle } from './daemon-helpers.js';
@@ -141,6 +142,29 @@ describe('nodelet daemon', () => {
     fs.unlinkSync(f);
     await waitUntil(async () => (await getPod(daemon!.socket, 'static1')) === undefined, 20_000, 'static pod deleted');
     await waitUntil(() => leftovers(env!, { daemon: true }).length === 0, 10_000, 'clean state');
+  });
+
+  it('a request body over the limit is 413 RequestEntityTooLarge (declared or streamed), and the daemon serves on', async () => {
+    env = makeEnv();
+    daemon = await startDaemon(env);
+    const big = podYaml('big', `    - { name: c, image: ${BUSYBOX}, command: ["true"], env: [{ name: X, value: "${'x'.repeat(5 << 20)}" }] }`);
+    const r = await api(daemon.socket, 'POST', '/api/v1/namespaces/default/pods', big, 'application/yaml');
+    expect(r.status).toBe(413);
+    expect(r.json).toMatchObject({ kind: 'Status', reason: 'RequestEntityTooLarge', code: 413 });
+    expect(r.json.message).toContain('the request body is larger than 4194304 bytes');
+    // chunked, without a content-length: refused while streaming
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = http.request({ socketPath: daemon!.socket, method: 'POST', path: '/api/v1/namespaces/default/pods', headers: { 'content-type': 'application/yaml', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 6; i++) req.write(Buffer.alloc(1 << 20, 0x20));
+      req.end();
+    });
+    expect(chunked).toBe(413);
+    expect((await api(daemon.socket, 'GET', '/healthz')).status).toBe(200);
+    expect((await api(daemon.socket, 'GET', '/api/v1/pods')).json.items).toEqual([]);
   });
 
   it('follows logs across a rotation', async () => {
