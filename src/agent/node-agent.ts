@@ -65,6 +65,8 @@ export interface NodeAgentDeps {
   containerLogLinkDir?: string;
   /** kubelet's --seccomp-default: RuntimeDefault seccomp for containers whose pod sets no profile. */
   seccompDefault?: boolean;
+  /** kubelet's --pod-max-pids */
+  podPidsLimit?: number;
   /** Admits pod sysctls (kubelet --allowed-unsafe-sysctls); default: the safe set only. */
   sysctls?: SysctlAllowlist;
   /** The host's AppArmor is enabled (admission of appArmorProfile); default: read from /sys. */
@@ -169,6 +171,7 @@ export class NodeAgent extends EventEmitter {
       nodeName: deps.nodeName ?? os.hostname(),
       hostIPs: this.hostIPs,
       seccompDefault: deps.seccompDefault,
+      podPidsLimit: deps.podPidsLimit,
       logMaxBytes: deps.logMaxBytes,
       logMaxFiles: deps.logMaxFiles,
       podLogDir: deps.podLogDir,

@@ -33,6 +33,8 @@ export interface AgentConfig {
   containerLogLinkDir?: string;
   /** kubelet --seccomp-default: RuntimeDefault when a pod sets no seccomp profile */
   seccompDefault?: boolean;
+  /** kubelet --pod-max-pids: pids.max of each pod's cgroup; -1 (default) none */
+  podPidsLimit?: number;
   /** kubelet --allowed-unsafe-sysctls: names or prefixes ending in * */
   allowedUnsafeSysctls?: string[];
   /** the node's name (events, downward API spec.nodeName); default the host name */
@@ -95,7 +97,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
     rootDir: cfg.root, nodeName: cfg.nodeName,
     status: { ...(cfg.maxPods ? { maxPods: cfg.maxPods } : {}), ...(cfg.kubeReserved ? { kubeReserved: cfg.kubeReserved } : {}), ...(cfg.systemReserved ? { systemReserved: cfg.systemReserved } : {}) },
   }));
-  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, podLogDir: cfg.podLogDir || DEFAULT_POD_LOG_DIR, containerLogLinkDir: cfg.containerLogLinkDir ?? DEFAULT_CONTAINER_LOG_LINK_DIR, sysctls, seccompDefault: cfg.seccompDefault, nodeName: cfg.nodeName, admit, hostIPs: cfg.hostIPs });
+  const agent = new NodeAgent({ root: cfg.root, runRoot: cfg.runRoot, runtime, images, volumes, importBuiltin: (ref) => importBuiltin(images, ref), backoff: cfg.backoff, resyncMs: cfg.resyncMs, logMaxBytes: cfg.logMaxBytes, logMaxFiles: cfg.logMaxFiles, podLogDir: cfg.podLogDir || DEFAULT_POD_LOG_DIR, containerLogLinkDir: cfg.containerLogLinkDir ?? DEFAULT_CONTAINER_LOG_LINK_DIR, sysctls, seccompDefault: cfg.seccompDefault, podPidsLimit: cfg.podPidsLimit, nodeName: cfg.nodeName, admit, hostIPs: cfg.hostIPs });
   return {
     agent, runtime, images, cgroups,
     async close() {

@@ -72,6 +72,8 @@ export interface SyncDeps {
   nodeName: string;
   hostIPs: string[];
   seccompDefault?: boolean;
+  /** kubelet's --pod-max-pids: pids.max of each pod's cgroup (-1/unset: none) */
+  podPidsLimit?: number;
   logMaxBytes?: number;
   logMaxFiles?: number;
   /** kubelet's pod log root (<dir>/<ns>_<pod>_<uid>/<container>/<attempt>.log); default <root>/logs (nodelet's wiring: /var/log/pods) */
@@ -197,7 +199,7 @@ export class PodSyncer {
     let podIPs = st.sandboxStatuses.find((s) => s.id === sandboxId)?.ips ?? [];
     if (actions.createSandbox) {
       try {
-        sandboxId = await rt.runPodSandbox(sandboxConfigForHost(pod));
+        sandboxId = await rt.runPodSandbox(sandboxConfigForHost(pod, { podPidsLimit: this.d.podPidsLimit }));
       } catch (err) {
         this.d.record(pod, 'Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${describeError(err)}`);
         this.d.schedule(uid, Date.now() + 5000);

@@ -38,6 +38,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--backoff-max <ms>', 'maximum restart back-off in ms (default 300000; for tests)')
     .option('--allowed-unsafe-sysctls <list>', 'comma-separated unsafe sysctls or prefixes (kernel.msg*,net.core.somaxconn) pods may set, as kubelet\'s flag')
     .option('--seccomp-default', 'RuntimeDefault seccomp for containers whose pod sets no profile (kubelet\'s seccompDefault)')
+    .option('--pod-max-pids <n>', 'pids.max of each pod\'s cgroup, as kubelet\'s flag (default -1: no limit)')
     .option('-d, --detach', 'hand the pods to the running daemon instead (see --socket)')
     .option('--socket <path>', 'daemon socket for --detach (default $NODELET_SOCKET or /run/nodelet/nodelet.sock)')
     .option('-q, --quiet', 'print only the containers\' logs')
@@ -55,7 +56,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
       const code = await runPods({
         file, root: g.root, runRoot: g.runRoot, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
         podLogDir: o.podLogDir, containerLogLinkDir: o.containerLogLinkDir,
-        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, pullAttempts: parseRetry(o.retry), allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault,
+        podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, pullAttempts: parseRetry(o.retry), allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault, podPidsLimit: parsePodMaxPids(o.podMaxPids),
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       });
       process.exitCode = code;
@@ -64,7 +65,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
   program
     .command('daemon')
     .description('run the node agent: static pods from --manifest-dir, the API on --socket')
-    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podLogDir, containerLogLinkDir, podCidr, bridgeName, maxParallelPulls, rescanMs, allowedUnsafeSysctls, seccompDefault)')
+    .option('--config <file>', 'config file (YAML; keys: root, runRoot, manifestDir, socket, cgroupParent, cniConfDir, cniBinDirs, podLogDir, containerLogLinkDir, podCidr, bridgeName, maxParallelPulls, rescanMs, allowedUnsafeSysctls, seccompDefault, podPidsLimit, ...)')
     .option('--manifest-dir <dir>', 'static pod manifests (default /etc/nodelet/manifests)')
     .option('--socket <path>', 'API socket (default /run/nodelet/nodelet.sock)')
     .option('--cgroup-parent <path>', 'parent cgroup of the pods (default /nodelet)')
@@ -77,6 +78,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--max-parallel-pulls <n>', 'concurrent layer downloads')
     .option('--allowed-unsafe-sysctls <list>', 'comma-separated unsafe sysctls or prefixes (kernel.msg*,net.core.somaxconn) pods may set, as kubelet\'s flag')
     .option('--seccomp-default', 'RuntimeDefault seccomp for containers whose pod sets no profile (kubelet\'s seccompDefault)')
+    .option('--pod-max-pids <n>', 'pids.max of each pod\'s cgroup, as kubelet\'s flag (default -1: no limit)')
     .option('--backoff-initial <ms>', 'initial restart back-off in ms (default 10000; for tests)')
     .option('--backoff-max <ms>', 'maximum restart back-off in ms (default 300000; for tests)')
     .option('--rescan <ms>', 'manifest directory rescan interval (default 20000)')
@@ -116,6 +118,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
         rescanMs: o.rescan ? Number(o.rescan) : fc.rescanMs,
         allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls) ?? fc.allowedUnsafeSysctls,
         seccompDefault: o.seccompDefault ?? fc.seccompDefault,
+        podPidsLimit: o.podMaxPids !== undefined ? parsePodMaxPids(o.podMaxPids) : fc.podPidsLimit,
         logMaxBytes: o.containerLogMaxSize ? Number(o.containerLogMaxSize) : undefined,
         logMaxFiles: o.containerLogMaxFiles ? Number(o.containerLogMaxFiles) : undefined,
         kubeconfig: o.kubeconfig ?? fc.kubeconfig,
@@ -143,6 +146,13 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     });
 
   registerClientCommands(program);
+}
+
+function parsePodMaxPids(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -1 || n === 0) throw new Error(`--pod-max-pids: "${v}" is not a number of processes (-1 = no limit)`);
+  return n;
 }
 
 function parseRetry(v: string): number {

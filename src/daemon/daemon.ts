@@ -43,7 +43,7 @@ export function loadConfigFile(file: string): Partial<DaemonConfig> {
   const text = fs.readFileSync(file, 'utf8');
   const doc = YAML.parse(text) ?? {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: the config must be a mapping`);
-  const known = ['root', 'runRoot', 'manifestDir', 'socket', 'cgroupParent', 'cniConfDir', 'cniBinDirs', 'podCidr', 'bridgeName', 'maxParallelPulls', 'rescanMs', 'allowedUnsafeSysctls', 'seccompDefault', 'podLogDir', 'containerLogLinkDir',
+  const known = ['root', 'runRoot', 'manifestDir', 'socket', 'cgroupParent', 'cniConfDir', 'cniBinDirs', 'podCidr', 'bridgeName', 'maxParallelPulls', 'rescanMs', 'allowedUnsafeSysctls', 'seccompDefault', 'podPidsLimit', 'podLogDir', 'containerLogLinkDir',
     'kubeconfig', 'nodeName', 'nodeIP', 'maxPods', 'kubeReserved', 'systemReserved', 'kubeletPort', 'kubeletAddress', 'clientCAFile'];
   for (const k of Object.keys(doc)) if (!known.includes(k)) throw new Error(`${file}: unknown config key "${k}" (known: ${known.join(', ')})`);
   return doc as Partial<DaemonConfig>;

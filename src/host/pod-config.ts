@@ -14,7 +14,7 @@ import { hostAllocatable, nodeHostname, readHostResolvConf } from './node.js';
 
 /** buildSandboxConfig with the host's resolv.conf (readHostResolvConf) and hostname unless given. */
 export function sandboxConfigForHost(pod: Pod, opts: Partial<SandboxConfigInput> = {}): PodSandboxConfig {
-  return buildSandboxConfig(pod, { hostResolvConf: opts.hostResolvConf ?? readHostResolvConf(), nodeHostname: opts.nodeHostname ?? nodeHostname() });
+  return buildSandboxConfig(pod, { ...opts, hostResolvConf: opts.hostResolvConf ?? readHostResolvConf(), nodeHostname: opts.nodeHostname ?? nodeHostname() });
 }
 
 /** buildContainerConfig with this node's allocatable resources, resolveSubPath (src/volumes/subpath.ts) and readVolumeFile unless given. */

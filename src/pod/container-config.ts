@@ -280,6 +280,8 @@ export interface SandboxConfigInput {
   hostResolvConf: ResolvConf;
   /** The node's hostname: a hostNetwork pod's. */
   nodeHostname: string;
+  /** kubelet's --pod-max-pids (podPidsLimit): pids.max of the pod's cgroup; -1 or unset: none */
+  podPidsLimit?: number;
 }
 
 export function buildSandboxConfig(pod: Pod, opts: SandboxConfigInput): PodSandboxConfig {
@@ -298,7 +300,7 @@ export function buildSandboxConfig(pod: Pod, opts: SandboxConfigInput): PodSandb
     hostAliases: (pod.spec.hostAliases ?? []).map((h) => ({ ip: h.ip, hostnames: h.hostnames ?? [] })),
     portMappings: portMappings(pod),
     qosClass: getPodQOS(pod),
-    resources: podResources(pod),
+    resources: { ...podResources(pod), ...(opts.podPidsLimit !== undefined && opts.podPidsLimit > 0 ? { pidsLimit: opts.podPidsLimit } : {}) },
     labels: { ...(pod.metadata.labels ?? {}) },
     annotations: { ...(pod.metadata.annotations ?? {}) },
   };

@@ -182,6 +182,7 @@ export class NodeletRuntime implements ContainerRuntime {
       // Step 2: the pod cgroup, with the pod-level limits.
       await this.opts.cgroups.create(sb.cgroupPath, {
         memoryMaxBytes: config.resources.memoryLimitBytes, cpuLimitMilli: config.resources.cpuLimitMilli, cpuRequestMilli: config.resources.cpuRequestMilli,
+        pidsMax: config.resources.pidsLimit,
       });
       undo.push(() => this.opts.cgroups.remove(sb.cgroupPath));
       this.saveSandbox(sb); // recorded before networking so a crash mid-setUp can still be torn down

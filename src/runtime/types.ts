@@ -27,7 +27,8 @@ export interface PodSandboxConfig {
   portMappings: PortMapping[];
   qosClass: QosClass;
   /** Pod-level limits (sum over containers, as kubelet computes them); undefined = unlimited. */
-  resources: { cpuLimitMilli?: number; memoryLimitBytes?: number; cpuRequestMilli?: number; memoryRequestBytes?: number };
+  /** pidsLimit: the pod cgroup's pids.max (kubelet's --pod-max-pids) */
+  resources: { cpuLimitMilli?: number; memoryLimitBytes?: number; cpuRequestMilli?: number; memoryRequestBytes?: number; pidsLimit?: number };
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }

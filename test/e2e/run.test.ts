@@ -247,6 +247,33 @@ spec:
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--retry: "x" is not a number of attempts');
   });
+  it('--pod-max-pids bounds the pod\'s processes (a fork loop cannot take the node\'s pids); a bad value is refused', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'forks.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: forks }
+spec:
+  restartPolicy: Never
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done; echo spawned $i; kill $(jobs -p); exit 0"]
+`);
+    // 16 pids for the pod (its shell and pod-init count): the 40 sleeps cannot all start, the shell gives up
+    const limited = await run([...env.globals, 'run', ...env.nodeFlags, '--pod-max-pids', '16', f]);
+    expect(limited.code).not.toBe(0);
+    expect(limited.stdout + limited.stderr).toMatch(/can't fork/);
+    expect(limited.stdout).not.toContain('spawned 40');
+    const free = await run(runArgs(env, f)); // no limit by default (kubelet's -1)
+    expect(free.code).toBe(0);
+    expect(free.stdout).toContain('[c] spawned 40');
+    expect(leftovers(env).join('\n')).toBe('');
+    const bad = await run([...env.globals, 'run', ...env.nodeFlags, '--pod-max-pids', '0', f]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--pod-max-pids: "0" is not a number of processes');
+  });
+
   it('a pod that does not fit this host is Failed with kubelet\'s OutOfmemory before anything is created', async () => {
     env = makeEnv();
     const f = writeManifest(env, 'huge.yaml', `

@@ -206,4 +206,11 @@ describe('sandbox config, QoS and pod resources', () => {
     const s = buildSandboxConfig(p, { hostResolvConf: { nameservers: [], searches: [], options: [] }, nodeHostname: 'node1' });
     expect(s).toMatchObject({ uid: 'uid-1', name: 'web', namespace: 'ns1', hostname: 'web', qosClass: 'BestEffort', portMappings: [{ containerPort: 80, hostPort: 8080, protocol: 'TCP' }], hostAliases: [{ ip: '10.0.0.1', hostnames: ['db'] }], labels: { app: 'web' } });
   });
+  it('--pod-max-pids becomes the pod cgroup\'s pids limit; -1 or unset is none', () => {
+    const p = mk([{ name: 'a', image: 'x' }]);
+    const base = { hostResolvConf: { nameservers: [], searches: [], options: [] }, nodeHostname: 'node1' };
+    expect(buildSandboxConfig(p, { ...base, podPidsLimit: 1024 }).resources.pidsLimit).toBe(1024);
+    expect(buildSandboxConfig(p, { ...base, podPidsLimit: -1 }).resources).not.toHaveProperty('pidsLimit');
+    expect(buildSandboxConfig(p, base).resources).not.toHaveProperty('pidsLimit');
+  });
 });
