@@ -214,3 +214,30 @@ export async function resolveCredentials(
 export function basicHeader(c: Credentials): string {
   return 'Basic ' + Buffer.from(`${c.username}:${c.password}`).toString('base64');
 }
+
+/** The part of a host that one operator controls: an IP or single-label name itself, else its last two labels. */
+function hostFamily(host: string): string {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (/^[\d.]+$/.test(h) || h.includes(':') || !h.includes('.')) return h;
+  return h.split('.').slice(-2).join('.');
+}
+
+/**
+ * Why a Bearer challenge's realm must not be followed, or undefined when it may: it is a URL, http(s) (plain
+ * http only for a plain-http registry), and on the registry's own host family (registry-1.docker.io →
+ * auth.docker.io, registry.gitlab.com → gitlab.com; by the last two labels, no public-suffix list), so
+ * credentials never go to a host a registry names at will.
+ */
+export function realmProblem(registryBase: string, realm: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(realm);
+  } catch {
+    return `its token realm ${JSON.stringify(realm)} is not a URL`;
+  }
+  const reg = new URL(registryBase);
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return `its token realm ${JSON.stringify(realm)} is not http(s)`;
+  if (u.protocol === 'http:' && reg.protocol === 'https:') return `its token realm ${JSON.stringify(realm)} is plain http while the registry is https`;
+  if (hostFamily(u.hostname) !== hostFamily(reg.hostname)) return `its token realm host ${u.hostname} is not the registry's own (${reg.hostname})`;
+  return undefined;
+}

@@ -11,7 +11,7 @@ import { NodeletError, unavailable } from '../../errors.js';
 import { getLogger } from '../../log.js';
 import { sleep } from '../../sys/proc.js';
 import { hostOf, isLoopbackHost } from '../reference.js';
-import { basicHeader, parseChallenges, type Challenge, type Credentials } from './auth.js';
+import { basicHeader, parseChallenges, realmProblem, type Challenge, type Credentials } from './auth.js';
 
 const log = getLogger('registry');
 
@@ -228,7 +228,7 @@ export class RegistryClient {
       const h = header(res.headers, 'www-authenticate');
       const chs = h ? parseChallenges(h) : [];
       this.challenge = chs.find((c) => c.scheme === 'bearer') ?? chs.find((c) => c.scheme === 'basic');
-      if (!this.challenge) throw this.apiError(401, undefined, 'registry requires authentication with an unsupported scheme');
+      if (!this.challenge) throw this.challengeError(h ? `its challenge ${JSON.stringify(h.slice(0, 200))} is neither Bearer nor Basic (or cannot be parsed)` : 'it sent no WWW-Authenticate challenge');
     } else if (res.statusCode >= 400 && res.statusCode !== 404) {
       throw this.apiError(res.statusCode, undefined, `GET /v2/ answered ${res.statusCode}`);
     }
@@ -328,7 +328,9 @@ export class RegistryClient {
       return basicHeader(creds);
     }
     const realm = ch.params.realm;
-    if (!realm) throw this.apiError(401, undefined, 'Bearer challenge without realm');
+    if (!realm) throw this.challengeError('its Bearer challenge names no token realm');
+    const bad = realmProblem(this.base, realm);
+    if (bad) throw this.challengeError(bad);
     const who = creds ? createHash('sha256').update(`${creds.username}:${creds.password}:${creds.identityToken ?? ''}`).digest('hex') : '';
     const key = `${realm}|${ch.params.service ?? ''}|${scope}|${who}`;
     const cached = tokenCache.get(key);
@@ -354,6 +356,13 @@ export class RegistryClient {
     const expiresIn = typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : 60;
     tokenCache.set(key, { token: tok, expiresAt: Date.now() + expiresIn * 1000 });
     return `Bearer ${tok}`;
+  }
+
+  /** A 401 whose challenge nodelet will not or cannot follow. */
+  private challengeError(why: string): RegistryError {
+    return new RegistryError('PermissionDenied', 'ERR_IMAGE_AUTH_CHALLENGE', `registry ${this.domain} asks for authentication, but ${why}: nodelet does not authenticate there`, {
+      details: { registry: this.domain },
+    });
   }
 
   private unauthorized(extra?: string): RegistryError {

@@ -2,7 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { credentialsFromAuthConfig, parseChallenges, parseCreds, resolveCredentials } from '../../../src/image/registry/auth.js';
+import { credentialsFromAuthConfig, parseChallenges, parseCreds, realmProblem, resolveCredentials } from '../../../src/image/registry/auth.js';
+import { RegistryClient } from '../../../src/image/registry/client.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 describe('parseChallenges', () => {
   it('parses a Bearer challenge with quoted params', () => {
@@ -72,6 +75,58 @@ describe('credentials', () => {
       await expect(resolveCredentials('r.io', 'x', { authFile: a, env })).rejects.toThrow(/not valid JSON/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('token realms', () => {
+  it('follows only an http(s) URL on the registry\'s own host family', () => {
+    expect(realmProblem('https://registry-1.docker.io', 'https://auth.docker.io/token')).toBeUndefined();
+    expect(realmProblem('https://registry.gitlab.com', 'https://gitlab.com/jwt/auth')).toBeUndefined();
+    expect(realmProblem('http://127.0.0.1:5000', 'http://127.0.0.1:5001/token')).toBeUndefined();
+    expect(realmProblem('https://ghcr.io', 'https://ghcr.io/token')).toBeUndefined();
+    expect(realmProblem('https://registry-1.docker.io', 'https://evil.example/token')).toBe("its token realm host evil.example is not the registry's own (registry-1.docker.io)");
+    expect(realmProblem('http://127.0.0.1:5000', 'http://10.0.0.1/token')).toBe("its token realm host 10.0.0.1 is not the registry's own (127.0.0.1)");
+    expect(realmProblem('https://ghcr.io', 'http://ghcr.io/token')).toBe('its token realm "http://ghcr.io/token" is plain http while the registry is https');
+    expect(realmProblem('https://ghcr.io', 'file:///etc/passwd')).toBe('its token realm "file:///etc/passwd" is not http(s)');
+    expect(realmProblem('https://ghcr.io', 'Registry Realm')).toBe('its token realm "Registry Realm" is not a URL');
+  });
+
+  it('a registry whose challenge cannot be followed fails with an authentication error saying why, and nothing is fetched from the realm', async () => {
+    let realmHits = 0;
+    const realm = http.createServer((_q, s) => {
+      realmHits++;
+      s.end('{"token":"t"}');
+    });
+    await new Promise<void>((r) => realm.listen(0, '127.0.0.2', () => r()));
+    const realmPort = (realm.address() as AddressInfo).port;
+    const challenges = [`Bearer realm="http://127.0.0.2:${realmPort}/token",service="x"`, 'Bearer service="x"', 'Negotiate abc', 'Bearer realm="not a url"'];
+    let next = '';
+    const reg = http.createServer((_q, s) => {
+      s.writeHead(401, next ? { 'www-authenticate': next } : {});
+      s.end();
+    });
+    await new Promise<void>((r) => reg.listen(0, '127.0.0.1', () => r()));
+    const port = (reg.address() as AddressInfo).port;
+    try {
+      const want = [
+        `registry 127.0.0.1:${port} asks for authentication, but its token realm host 127.0.0.2 is not the registry's own (127.0.0.1): nodelet does not authenticate there`,
+        'its Bearer challenge names no token realm',
+        'its challenge "Negotiate abc" is neither Bearer nor Basic (or cannot be parsed)',
+        'its token realm "not a url" is not a URL',
+      ];
+      for (const [i, ch] of challenges.entries()) {
+        next = ch;
+        const c = new RegistryClient({ domain: `127.0.0.1:${port}`, endpoint: `http://127.0.0.1:${port}`, retry: { attempts: 1 } });
+        const e = await c.getManifest('app', 'v1').catch((x: unknown) => x);
+        await c.close();
+        expect(e).toMatchObject({ code: 'ERR_IMAGE_AUTH_CHALLENGE', category: 'PermissionDenied' });
+        expect((e as Error).message).toContain(want[i]!);
+      }
+      expect(realmHits).toBe(0);
+    } finally {
+      reg.close();
+      realm.close();
     }
   });
 });
