@@ -180,4 +180,7 @@ int write_state(const struct nl_monitor *m, int exited, int status, int oom_kill
 /* run.c */
 int cmd_run(void);
 
+/* dial.c: `dial <netns|-> <port>`, port-forward's dialer (stdin/stdout ↔ 127.0.0.1:port in the namespace) */
+int cmd_dial(int argc, char **argv);
+
 #endif

@@ -250,7 +250,13 @@ type KubeletErrorCode =
   | 'ERR_KUBELET_SERVING_CERT'
   | 'ERR_KUBELET_CLIENT_CA'
   | 'ERR_KUBELET_LISTEN'
-  | 'ERR_KUBELET_REVIEW';
+  | 'ERR_KUBELET_REVIEW'
+  /** A SPDY/3.1 peer broke the framing or the protocol (src/kubelet/spdy.ts): the connection is closed. */
+  | 'ERR_SPDY_PROTOCOL'
+  | 'ERR_SPDY_HEADER_BLOCK'
+  | 'ERR_SPDY_CLOSED'
+  /** --feature-gates: not NAME=BOOL, or a gate nodelet does not know. */
+  | 'ERR_FEATURE_GATE_INVALID';
 
 /** The command line and its client of the daemon's API (src/cli). */
 type CliErrorCode =

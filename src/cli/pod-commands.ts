@@ -6,6 +6,7 @@ import type { GlobalsFn } from './globals.js';
 import { configureLogging } from '../log.js';
 import { registerClientCommands } from './client-commands.js';
 import type { DaemonConfig } from '../daemon/daemon.js';
+import { resolveFeatureGates } from '../node/feature-gates.js';
 
 export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -94,6 +95,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
     .option('--kubelet-port <port>', 'cluster mode: port of the kubelet API (logs, exec, stats for the API server; default 10250, 0 = off)')
     .option('--kubelet-address <ip>', 'cluster mode: address the kubelet API binds (default 0.0.0.0)')
     .option('--client-ca-file <file>', 'cluster mode: CA bundle for the kubelet API\'s client certificates (default: the kubeconfig\'s cluster CA)')
+    .option('--feature-gates <list>', 'cluster mode: kubelet feature gates, NAME=BOOL,... (known: ExtendWebSocketsToKubelet, default true)')
     .action(async (o: Record<string, any>) => {
       const g = globals();
       const { Daemon, loadConfigFile } = await import('../daemon/daemon.js');
@@ -131,6 +133,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
         kubeletPort: o.kubeletPort !== undefined ? parsePort('--kubelet-port', o.kubeletPort) : fc.kubeletPort,
         kubeletAddress: o.kubeletAddress ?? fc.kubeletAddress,
         clientCAFile: o.clientCaFile ?? fc.clientCAFile,
+        featureGates: resolveFeatureGates(o.featureGates, fc.featureGates),
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
       };
       const d = await Daemon.start(cfg);

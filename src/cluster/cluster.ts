@@ -30,6 +30,7 @@ import { EventSink } from './events.js';
 import { MirrorPods } from './mirror-pods.js';
 import { fetchKubernetesServiceEnv } from './service-env.js';
 import { startKubeletServer, type KubeletServer } from '../kubelet/index.js';
+import { declaredFeatures, DEFAULT_FEATURE_GATES, type FeatureGates } from '../node/feature-gates.js';
 
 const log = getLogger('cluster');
 
@@ -50,6 +51,8 @@ export interface ClusterOptions {
   kubeletPort?: number;
   kubeletAddress?: string;
   clientCAFile?: string;
+  /** --feature-gates: ExtendWebSocketsToKubelet (default true) makes the Node declare it while the kubelet server runs */
+  featureGates?: FeatureGates;
 }
 
 export function defaultNodeName(): string {
@@ -81,7 +84,7 @@ export class ClusterMode {
       nodeName: this.nodeName,
       readHost: () => readHostInfo({ rootDir: o.root, nodeIP: o.nodeIP, hostname: this.nodeName }),
       // the kubelet server's port is advertised; the API server proxies WebSocket exec to it as is
-      statusConfig: { kubeletPort, ...(kubeletPort ? { declaredFeatures: ['ExtendWebSocketsToKubelet'] } : {}), ...o.statusConfig },
+      statusConfig: { kubeletPort, ...(kubeletPort ? { declaredFeatures: declaredFeatures(o.featureGates ?? DEFAULT_FEATURE_GATES) } : {}), ...o.statusConfig },
       labels: o.labels,
       ...(o.nodeStatusUpdateMs ? { updateFrequencyMs: o.nodeStatusUpdateMs } : {}),
     });

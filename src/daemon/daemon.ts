@@ -12,6 +12,7 @@ import { ApiServer } from '../api/server.js';
 import { FileSource } from '../agent/file-source.js';
 import { ClusterMode, defaultNodeName } from '../cluster/cluster.js';
 import { reapRunOrphans } from '../agent/run-owner.js';
+import type { FeatureGates } from '../node/feature-gates.js';
 
 const log = getLogger('daemon');
 
@@ -36,6 +37,8 @@ export interface DaemonConfig extends AgentConfig {
   kubeletPort?: number;
   kubeletAddress?: string;
   clientCAFile?: string;
+  /** Cluster mode: --feature-gates / featureGates (src/node/feature-gates.ts); ExtendWebSocketsToKubelet=false: not declared */
+  featureGates?: FeatureGates;
 }
 
 /** Config file keys (YAML/JSON), camelCase like a KubeletConfiguration. */
@@ -44,7 +47,7 @@ export function loadConfigFile(file: string): Partial<DaemonConfig> {
   const doc = YAML.parse(text) ?? {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${file}: the config must be a mapping`);
   const known = ['root', 'runRoot', 'manifestDir', 'socket', 'cgroupParent', 'cniConfDir', 'cniBinDirs', 'podCidr', 'bridgeName', 'maxParallelPulls', 'rescanMs', 'allowedUnsafeSysctls', 'seccompDefault', 'podPidsLimit', 'podLogDir', 'containerLogLinkDir',
-    'kubeconfig', 'nodeName', 'nodeIP', 'maxPods', 'kubeReserved', 'systemReserved', 'kubeletPort', 'kubeletAddress', 'clientCAFile'];
+    'kubeconfig', 'nodeName', 'nodeIP', 'maxPods', 'kubeReserved', 'systemReserved', 'kubeletPort', 'kubeletAddress', 'clientCAFile', 'featureGates'];
   for (const k of Object.keys(doc)) if (!known.includes(k)) throw new Error(`${file}: unknown config key "${k}" (known: ${known.join(', ')})`);
   return doc as Partial<DaemonConfig>;
 }
@@ -91,7 +94,7 @@ export class Daemon {
         kubeconfig: cfg.kubeconfig, nodeName, nodeIP: cfg.nodeIP, root: cfg.root,
         statusConfig: { ...(cfg.maxPods ? { maxPods: cfg.maxPods } : {}), ...(cfg.kubeReserved ? { kubeReserved: cfg.kubeReserved } : {}), ...(cfg.systemReserved ? { systemReserved: cfg.systemReserved } : {}) },
         nodeStatusUpdateMs: cfg.nodeStatusUpdateMs, leaseRenewMs: cfg.leaseRenewMs,
-        kubeletPort: cfg.kubeletPort, kubeletAddress: cfg.kubeletAddress, clientCAFile: cfg.clientCAFile,
+        kubeletPort: cfg.kubeletPort, kubeletAddress: cfg.kubeletAddress, clientCAFile: cfg.clientCAFile, featureGates: cfg.featureGates,
       });
     }
     log.info('nodelet daemon ready', { socket: cfg.socket, manifestDir: cfg.manifestDir, root: cfg.root, runRoot: cfg.runRoot, ...(cluster ? { node: cluster.nodeName, server: cluster.client.server } : {}) });

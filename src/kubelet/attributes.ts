@@ -66,6 +66,7 @@ export type KubeletRoute =
   | { kind: 'containerLogs'; namespace: string; pod: string; container: string }
   /** exec, or (attach) attach to the container's own process */
   | { kind: 'exec'; attach?: true; namespace: string; pod: string; uid?: string; container: string }
+  | { kind: 'portForward'; namespace: string; pod: string; uid?: string }
   | { kind: 'statsSummary' }
   | { kind: 'metrics' }
   | { kind: 'metricsResource' }
@@ -87,6 +88,8 @@ export function parseKubeletRoute(pathname: string): KubeletRoute {
   }
   if (d.some((s) => s === '')) return { kind: 'notFound' };
   if (d[0] === 'containerLogs' && d.length === 4) return { kind: 'containerLogs', namespace: d[1]!, pod: d[2]!, container: d[3]! };
+  if (d[0] === 'portForward' && d.length === 3) return { kind: 'portForward', namespace: d[1]!, pod: d[2]! };
+  if (d[0] === 'portForward' && d.length === 4) return { kind: 'portForward', namespace: d[1]!, pod: d[2]!, uid: d[3]! };
   if (d[0] === 'exec' || d[0] === 'attach') {
     const a = d[0] === 'attach' ? { attach: true as const } : {};
     if (d.length === 4) return { kind: 'exec', ...a, namespace: d[1]!, pod: d[2]!, container: d[3]! };

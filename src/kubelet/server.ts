@@ -13,12 +13,14 @@
 //                                                  WebSocket v5/v4.channel.k8s.io (src/api/exec-stream.ts)
 //   GET|POST /attach/{ns}/{pod}[/{uid}]/{container} the same streams on the container's own process
 //                                                  (the shim's attach socket, native/attach.c)
+//   GET|POST /portForward/{ns}/{pod}[/{uid}]       portforward.k8s.io over SPDY/3.1: Upgrade: SPDY/3.1, or a WebSocket
+//                                                  SPDY/3.1+portforward.k8s.io tunnelling it (portforward.ts, spdy.ts)
 //   GET  /stats/summary                            Summary API (stats.ts)
 //   GET  /metrics/resource                         resource metrics (stats.ts)
 //   GET  /metrics                                  nodelet's own series + kubelet_running_pods/_containers
-// The API server proxies WebSocket exec to the node as is when the Node declares
-// ExtendWebSocketsToKubelet (status.declaredFeatures), else it would speak SPDY/3.1
-// to us — which nodelet does not: cluster mode declares the feature.
+// The API server proxies WebSocket exec/attach/port-forward to the node as is when the Node
+// declares ExtendWebSocketsToKubelet (status.declaredFeatures), else it speaks SPDY/3.1 to us:
+// port-forward answers it (spdy.ts), exec/attach do not yet; cluster mode declares the feature.
 import https from 'node:https';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -33,6 +35,7 @@ import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, se
 import { forbiddenMessage, normalizeExecQuery, parseKubeletRoute, requestAttributes, type KubeletRoute } from './attributes.js';
 import type { DelegatedAuth, UserInfo } from './auth.js';
 import { ensureServingCert } from './cert.js';
+import { closePortForwards, servePortForward, UPGRADE_REQUIRED } from './portforward.js';
 import { buildSummary, CpuRates, needsSecondSample, renderResourceMetrics, renderRunningMetrics, takeSample } from './stats.js';
 
 const log = getLogger('kubelet');
@@ -104,6 +107,7 @@ export class KubeletServer {
     if (!s) return;
     this.server = undefined;
     for (const ws of this.execSockets) ws.terminate();
+    closePortForwards(this); // upgraded sockets are not the server's connections any more
     s.closeAllConnections();
     await new Promise<void>((r) => s.close(() => r()));
   }
@@ -138,6 +142,7 @@ export class KubeletServer {
       if (method !== 'GET' && method !== 'POST') return text(res, 405, `method ${method} not allowed\n`);
       return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')})\n`);
     }
+    if (route.kind === 'portForward') return method === 'GET' || method === 'POST' ? text(res, 400, UPGRADE_REQUIRED) : text(res, 405, `method ${method} not allowed\n`);
     if (route.kind !== 'notFound' && method !== 'GET') return text(res, 405, `method ${method} not allowed\n`);
     switch (route.kind) {
       case 'healthz':
@@ -202,6 +207,8 @@ export class KubeletServer {
     const c = await this.check(req, url.pathname);
     if (!c.ok) return rejectUpgrade(socket, c.code, c.message);
     const route = parseKubeletRoute(url.pathname);
+    // kubectl port-forward: SPDY/3.1, on the socket or tunnelled in a WebSocket (portforward.ts)
+    if (route.kind === 'portForward') return servePortForward(req, socket, head, { agent: this.o.agent, route, user: c.user.username, owner: this });
     if (route.kind !== 'exec') return rejectUpgrade(socket, 404, '404 page not found\n');
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
       return rejectUpgrade(socket, 400, `unable to upgrade to "${req.headers.upgrade}": nodelet streams over WebSockets only (${EXEC_PROTOCOLS.join(', ')}), not SPDY\n`);
