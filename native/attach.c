@@ -239,14 +239,17 @@ void attach_output(int type, const void *data, size_t len) {
   }
 }
 
+void attach_unlisten(void) {
+  if (a.listen_fd < 0) return;
+  close(a.listen_fd);
+  a.listen_fd = -1;
+  unlinkat(a.dir_fd, NL_ATTACH_SOCKET, 0);
+}
+
 void attach_finish(const char *code, const char *signal) {
   char payload[64];
   size_t len = frame_fields(payload, sizeof payload, 2, code, signal);
-  if (a.listen_fd >= 0) {
-    close(a.listen_fd);
-    a.listen_fd = -1;
-    unlinkat(a.dir_fd, NL_ATTACH_SOCKET, 0);
-  }
+  attach_unlisten();
   for (int i = 0; i < NL_ATTACH_MAX_CLIENTS; i++) {
     if (a.c[i].fd < 0) continue;
     int fl = fcntl(a.c[i].fd, F_GETFL);

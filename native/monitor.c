@@ -198,7 +198,8 @@ int monitor_run(struct nl_monitor *m) {
   if (err_s.fd >= 0 && err_s.len) emit(&err_s, 'P', err_s.buf, err_s.len, "", 0);
   char code[16];
   snprintf(code, sizeof code, "%d", WIFEXITED(status) ? WEXITSTATUS(status) : 0);
-  record_exit(m, status); /* first: a client told of the exit finds it recorded */
+  attach_unlisten(); /* no socket left once exit.json is there */
+  record_exit(m, status); /* before EXIT: a client told of the exit finds it recorded */
   attach_finish(code, WIFSIGNALED(status) ? signal_name(WTERMSIG(status)) : "");
   return 0;
 }

@@ -158,7 +158,9 @@ int attach_pollfds(struct pollfd *fds, int max);
 void attach_handle(const struct pollfd *fds, int n);
 /* Output as it is read, to every client. */
 void attach_output(int type, const void *data, size_t len);
-/* The container is over: EXIT (exit code, signal name) to every client, stop listening. */
+/* The container is over: stop listening (the socket goes before exit.json appears) ... */
+void attach_unlisten(void);
+/* ... then EXIT (exit code, signal name) to every client once the exit is recorded. */
 void attach_finish(const char *code, const char *signal);
 /* In a forked exec helper: drop attach's fds. */
 void attach_close_fds(void);

@@ -73,6 +73,7 @@ async function tmux(args: string[]) {
   await t(['set-option', '-t', 'k', 'window-size', 'manual']);
   const screen = async () => (await t(['capture-pane', '-p', '-J', '-t', 'k', '-S', '-200'])).stdout.replace(/[ \t]+$/gm, '');
   return {
+    screen,
     keys: async (...k: string[]) => void (await t(['send-keys', '-t', 'k', ...k])),
     resize: async (cols: number, rows: number) => void (await t(['resize-window', '-t', 'k', '-x', String(cols), '-y', String(rows)])),
     until: (re: RegExp, what: string) =>
@@ -230,8 +231,11 @@ describe('the kubelet server', () => {
       await t.keys('echo "term=$TERM"; stty size', 'Enter');
       await t.until(/term=xterm\n24 80\n/, 'TERM and the 80x24 window');
       await t.resize(100, 30);
-      await t.keys('stty size', 'Enter');
-      await t.until(/\n30 100\n/, 'the resized window');
+      // kubectl sends the new size when SIGWINCH reaches it: ask again until the shell sees it
+      await waitUntil(async () => {
+        await t.keys('stty size', 'Enter');
+        return (await t.screen().then((x) => /\n30 100\n/.test(x))) || (await sleep(500), undefined);
+      }, 20_000, 'the resized window');
       await t.keys('sleep 1000', 'Enter');
       await sleep(300);
       await t.keys('C-c'); // SIGINT to the terminal's foreground job, not a kill of the exec
