@@ -498,7 +498,7 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 /** A metav1.StatusCause of a field error, as the API server reports it (kubectl prints `field: message`). */
 function statusCause(e: FieldError): { reason: string; message: string; field: string } {
   const reasons: Record<FieldError['type'], string> = {
-    Required: 'FieldValueRequired', Invalid: 'FieldValueInvalid', Duplicate: 'FieldValueDuplicate', NotSupported: 'FieldValueNotSupported', Forbidden: 'FieldValueForbidden', TooLong: 'FieldValueTooLong',
+    Required: 'FieldValueRequired', Invalid: 'FieldValueInvalid', Duplicate: 'FieldValueDuplicate', NotSupported: 'FieldValueNotSupported', Forbidden: 'FieldValueForbidden', TooLong: 'FieldValueTooLong', TooMany: 'FieldValueTooMany',
     NotFound: 'FieldValueNotFound', UnknownField: 'FieldValueUnknown',
   };
   const line = formatFieldError(e);

@@ -1,6 +1,7 @@
 // What to do to bring a pod's containers to its spec: a pure decider after
 // kubelet's kuberuntime_manager.go computePodActions (with native sidecars,
-// KEP-753). The orchestrator carries the actions out in order:
+// KEP-753, and the containers' own restartPolicy / restartPolicyRules,
+// KEP-5307). The orchestrator carries the actions out in order:
 //   1. killPod: stop every container (app containers first, then sidecars in
 //      reverse order: see killOrder) and the sandbox;
 //   2. createSandbox: run a new sandbox (attempt = sandboxAttempt);
@@ -10,8 +11,9 @@
 // Before starting a container that ran before, record its restart with
 // backoff.next(key, eventTime, now) as given in `backoffUpdates`.
 
+import { constants } from 'node:os';
 import type { ContainerStatus as RuntimeContainerStatus, PodSandboxStatus } from '../runtime/types.js';
-import type { Container, Pod } from './api-types.js';
+import type { Container, ContainerRestartRule, Pod, PodSpec } from './api-types.js';
 import { isSidecar } from './api-types.js';
 import { Backoff, backoffKey } from './backoff.js';
 import type { ProbeResultKind } from './probe.js';
@@ -87,19 +89,66 @@ function shouldRestartOnFailure(pod: Pod): boolean {
   return (pod.spec.restartPolicy ?? 'Always') !== 'Never';
 }
 
-function succeeded(s: RuntimeContainerStatus | undefined): boolean {
-  return !!s && s.state === 'exited' && s.exitCode === 0;
+const signalNumbers = constants.signals as Record<string, number>;
+
+/** The exit code kubelet sees (CRI): the process's, or 128+N when signal N killed it (the status shows the same). */
+export function runtimeExitCode(s: Pick<RuntimeContainerStatus, 'exitCode' | 'signal'>): number {
+  return s.exitCode ?? (s.signal ? 128 + (signalNumbers[s.signal] ?? 0) : 0);
 }
 
-/** kubelet ShouldContainerBeRestarted for app containers. */
-export function shouldContainerBeRestarted(pod: Pod, s: RuntimeContainerStatus | undefined): boolean {
+function succeeded(s: RuntimeContainerStatus | undefined): boolean {
+  return !!s && s.state === 'exited' && runtimeExitCode(s) === 0;
+}
+
+/** pkg/api/v1/pod/util.go FindMatchingContainerRestartRule: the first rule whose exit codes match. */
+export function findMatchingContainerRestartRule(c: Container, exitCode: number): ContainerRestartRule | undefined {
+  for (const rule of c.restartPolicyRules ?? []) {
+    if (!rule.exitCodes) continue;
+    const listed = (rule.exitCodes.values ?? []).includes(exitCode);
+    if (rule.exitCodes.operator === 'In' && listed) return rule;
+    if (rule.exitCodes.operator === 'NotIn' && !listed) return rule;
+  }
+  return undefined;
+}
+
+/**
+ * pkg/api/v1/pod/util.go ContainerShouldRestart (ContainerRestartRules, on in v1.36): with a container-level
+ * restartPolicy, its rules first (in order, the first match decides: Restart), then that policy; without one,
+ * the pod's. (RestartAllContainers never gets here: validation refuses it.)
+ */
+export function containerShouldRestart(c: Container, spec: Pick<PodSpec, 'restartPolicy'>, exitCode: number): boolean {
+  if (c.restartPolicy) {
+    if (findMatchingContainerRestartRule(c, exitCode)?.action === 'Restart') return true;
+    switch (c.restartPolicy) {
+      case 'Always':
+        return true;
+      case 'OnFailure':
+        return exitCode !== 0;
+      case 'Never':
+        return false;
+    }
+  }
+  switch (spec.restartPolicy) {
+    case 'OnFailure':
+      return exitCode !== 0;
+    case 'Never':
+      return false;
+    default:
+      return true; // Always, the default
+  }
+}
+
+/** Whether a running container killed by a probe (no exit code yet) restarts: the container's policy, else the pod's (rules are not evaluated). */
+function restartsAfterKill(pod: Pod, c: Container): boolean {
+  return c.restartPolicy ? c.restartPolicy !== 'Never' : shouldRestartOnFailure(pod);
+}
+
+/** kubelet ShouldContainerBeRestarted (pkg/kubelet/container/helpers.go) for app and regular init containers. */
+export function shouldContainerBeRestarted(pod: Pod, c: Container, s: RuntimeContainerStatus | undefined): boolean {
   if (!s) return true;
-  if (s.state === 'running' || s.state === 'created') return false;
+  if (s.state === 'running' || s.state === 'created') return false; // nodelet creates and starts in one step: created = starting
   if (s.state === 'unknown') return true;
-  const policy = pod.spec.restartPolicy ?? 'Always';
-  if (policy === 'Never') return false;
-  if (policy === 'OnFailure' && s.exitCode === 0) return false;
-  return true;
+  return containerShouldRestart(c, pod.spec, runtimeExitCode(s));
 }
 
 function sandboxChanged(pod: Pod, st: RuntimePodStatus): { changed: boolean; attempt: number; id?: string } {
@@ -164,8 +213,10 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
       actions.createSandbox = false;
       return actions;
     }
-    const toStart = apps.filter((c) => !((pod.spec.restartPolicy ?? 'Always') === 'OnFailure' && succeeded(latestStatus(st.containers, c.name))));
-    if (toStart.length === 0 && inits.length === 0) {
+    // those that succeeded are not started again when they run once (OnFailure: the container's policy, else the pod's)
+    const toStart = apps.filter((c) => !((c.restartPolicy ?? pod.spec.restartPolicy ?? 'Always') === 'OnFailure' && succeeded(latestStatus(st.containers, c.name))));
+    if (toStart.length === 0 && apps.some((c) => latestStatus(st.containers, c.name))) {
+      // initialized and nothing to start: no new sandbox
       actions.createSandbox = false;
       return actions;
     }
@@ -225,14 +276,20 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
       break;
     }
     if (s.state === 'unknown') {
+      // no exit code: the container's restartPolicy (or the pod's) decides, not its rules
+      if (!restartsAfterKill(pod, c)) {
+        actions.killPod = true; // the pod fails
+        initDone = false;
+        break;
+      }
       actions.containersToKill.push({ id: s.id, name: c.name, reason: 'Unknown', message: `Init container ${c.name} is in an unknown state, will be restarted` });
       tryStart(c, true, s, (x) => (actions.initContainerToStart = x));
       initDone = false;
       break;
     }
-    if (s.exitCode === 0) continue;
-    // failed init container
-    if (!shouldRestartOnFailure(pod)) {
+    if (runtimeExitCode(s) === 0) continue;
+    // failed init container: its restartPolicy and rules (or the pod's policy) decide
+    if (!shouldContainerBeRestarted(pod, c, s)) {
       actions.killPod = true; // the pod fails
       initDone = false;
       break;
@@ -252,7 +309,7 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
         keep++;
         continue;
       }
-      if (shouldContainerBeRestarted(pod, s)) {
+      if (shouldContainerBeRestarted(pod, c, s)) {
         if (s?.state === 'unknown') actions.containersToKill.push({ id: s.id, name: c.name, reason: 'Unknown', message: `Container ${c.name} is in an unknown state, will be restarted` });
         const started = tryStart(c, false, s, (x) => actions.containersToStart.push(x));
         if (!started) keep++; // waiting in back-off: the pod is not finished
@@ -270,7 +327,7 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
       keep++;
       continue;
     }
-    if (shouldRestartOnFailure(pod)) {
+    if (restartsAfterKill(pod, c)) {
       // killed now; restarted once it has exited, through the same CrashLoopBackOff as a crash (kubelet)
       kill.message += ', will be restarted';
       keep++;

@@ -10,7 +10,8 @@ import type { PullPolicy } from '../image/types.js';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
-export type ContainerRestartPolicy = 'Always';
+/** A container's own restartPolicy (KEP-5307 ContainerRestartRules): on an init container `Always` makes it a sidecar. */
+export type ContainerRestartPolicy = 'Always' | 'OnFailure' | 'Never';
 export type DNSPolicy = 'ClusterFirst' | 'ClusterFirstWithHostNet' | 'Default' | 'None';
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -266,8 +267,25 @@ export interface Container {
   tty?: boolean;
   terminationMessagePath?: string;
   terminationMessagePolicy?: TerminationMessagePolicy;
-  /** Only on init containers, only "Always": a native sidecar. */
+  /**
+   * Overrides the pod's restartPolicy for this container (Always | OnFailure | Never; kubelet ≥1.35,
+   * ContainerRestartRules). On an init container, `Always` makes it a native sidecar.
+   */
   restartPolicy?: ContainerRestartPolicy;
+  /** Evaluated in order when the container exits; the first match decides. Requires `restartPolicy`. */
+  restartPolicyRules?: ContainerRestartRule[];
+}
+
+/** core/v1 ContainerRestartRule: `Restart` when the exit code matches (`RestartAllContainers` is refused by validation). */
+export interface ContainerRestartRule {
+  action: 'Restart' | 'RestartAllContainers';
+  exitCodes?: ContainerRestartRuleOnExitCodes;
+}
+
+export interface ContainerRestartRuleOnExitCodes {
+  operator: 'In' | 'NotIn';
+  /** at most 255 */
+  values?: number[];
 }
 
 // ---------------------------------------------------------------- volumes
@@ -558,7 +576,7 @@ export function allContainers(spec: PodSpec): { c: Container; path: string; init
   return out;
 }
 
-/** A native sidecar: an init container with restartPolicy Always. */
+/** A native sidecar: an init container with restartPolicy Always (call it for init containers only). */
 export function isSidecar(c: Container): boolean {
   return c.restartPolicy === 'Always';
 }

@@ -4,7 +4,7 @@
 import { NodeletError } from '../errors.js';
 
 /** `UnknownField`: a field the Kubernetes API does not have (the decoder's strict mode, before any validation). */
-export type FieldErrorType = 'Required' | 'Invalid' | 'Duplicate' | 'NotSupported' | 'Forbidden' | 'TooLong' | 'NotFound' | 'UnknownField';
+export type FieldErrorType = 'Required' | 'Invalid' | 'Duplicate' | 'NotSupported' | 'Forbidden' | 'TooLong' | 'TooMany' | 'NotFound' | 'UnknownField';
 
 export interface FieldError {
   /** e.g. "spec.containers[0].livenessProbe.httpGet.port" */
@@ -36,6 +36,8 @@ export function formatFieldError(e: FieldError): string {
       return `${e.field}: Forbidden${tail}`;
     case 'TooLong':
       return `${e.field}: Too long${tail}`;
+    case 'TooMany':
+      return `${e.field}: Too many: ${show(e.value)}${tail}`;
     case 'NotFound':
       return `${e.field}: Not found: ${show(e.value)}${tail}`;
     case 'UnknownField':
@@ -56,6 +58,13 @@ export const notSupported = (field: string, value: unknown, supported: readonly 
 export const notFoundValue = (field: string, value: unknown): FieldError => ({ field, type: 'NotFound', value, detail: '' });
 export const unknownField = (field: string): FieldError => ({ field, type: 'UnknownField', detail: '' });
 export const forbidden = (field: string, detail: string): FieldError => ({ field, type: 'Forbidden', detail });
+/** field.TooMany: `Too many: 21: must have at most 20 items` */
+export const tooMany = (field: string, actual: number, max: number): FieldError => ({
+  field,
+  type: 'TooMany',
+  value: actual,
+  detail: `must have at most ${max} ${max === 1 ? 'item' : 'items'}`,
+});
 export const tooLong = (field: string, value: unknown, max: number): FieldError => ({
   field,
   type: 'TooLong',

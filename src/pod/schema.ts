@@ -55,6 +55,7 @@ const container: Shape = {
   terminationMessagePath: 's',
   terminationMessagePolicy: 's',
   restartPolicy: 's',
+  restartPolicyRules: ['restartRule'],
 };
 
 export const SHAPES: Record<string, Shape> = {
@@ -103,6 +104,8 @@ export const SHAPES: Record<string, Shape> = {
     priorityClassName: 's',
   },
   container,
+  restartRule: { action: 's', exitCodes: 'restartRuleExitCodes' },
+  restartRuleExitCodes: { operator: 's', values: ['i'] },
   env: { name: 's', value: 's', valueFrom: 'envSource' },
   envSource: { fieldRef: 'fieldSel', resourceFieldRef: 'resSel', configMapKeyRef: 'keySel', secretKeyRef: 'keySel', fileKeyRef: 'fileKeySel' },
   fileKeySel: { volumeName: 's', path: 's', key: 's', optional: 'b' },
@@ -174,6 +177,8 @@ const K8S_FIELDS: Record<string, string> = {
   secret: "apiVersion data immutable kind metadata stringData type",
   podSpec: "activeDeadlineSeconds affinity automountServiceAccountToken containers dnsConfig dnsPolicy enableServiceLinks ephemeralContainers hostAliases hostIPC hostNetwork hostPID hostUsers hostname hostnameOverride imagePullSecrets initContainers nodeName nodeSelector os overhead preemptionPolicy priority priorityClassName readinessGates resourceClaims resources restartPolicy runtimeClassName schedulerName schedulingGates schedulingGroup securityContext serviceAccount serviceAccountName setHostnameAsFQDN shareProcessNamespace subdomain terminationGracePeriodSeconds tolerations topologySpreadConstraints volumes",
   container: "args command env envFrom image imagePullPolicy lifecycle livenessProbe name ports readinessProbe resizePolicy resources restartPolicy restartPolicyRules securityContext startupProbe stdin stdinOnce terminationMessagePath terminationMessagePolicy tty volumeDevices volumeMounts workingDir",
+  restartRule: "action exitCodes",
+  restartRuleExitCodes: "operator values",
   env: "name value valueFrom",
   envSource: "configMapKeyRef fieldRef fileKeyRef resourceFieldRef secretKeyRef",
   envFrom: "configMapRef prefix secretRef",

@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import type { ContainerStatus as RuntimeContainerStatus } from '../runtime/types.js';
 import type { Container, ContainerState, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus } from './api-types.js';
 import { isSidecar } from './api-types.js';
-import { latestStatus } from './actions.js';
+import { containerShouldRestart, latestStatus, runtimeExitCode } from './actions.js';
 import { getPodQOS } from './qos.js';
 import { podIPsOf } from './env.js';
 
@@ -48,7 +48,7 @@ function iso(s: string | undefined): string | undefined {
 function terminatedState(s: RuntimeContainerStatus, c: Container | undefined, msgs: Record<string, string> | undefined): ContainerState {
   if (s.state === 'unknown')
     return { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', containerID: `nodelet://${s.id}` } };
-  const exitCode = s.exitCode ?? (s.signal ? 128 + (signalNumbers[s.signal] ?? 0) : 0);
+  const exitCode = runtimeExitCode(s);
   const reason = s.oomKilled ? 'OOMKilled' : s.reason && !['Completed', 'Error'].includes(s.reason) ? s.reason : exitCode === 0 ? 'Completed' : 'Error';
   const message = msgs?.[s.id] ?? s.message;
   return {
@@ -115,68 +115,76 @@ function containerStatus(
   return out;
 }
 
-/** kubelet getPhase (sidecar-aware). */
+/**
+ * kubelet getPhase (v1.36: sidecar-aware, ContainerRestartRules on). A stopped container that will not
+ * restart (containerShouldRestart: its restartPolicy and rules, else the pod's policy) counts as done:
+ * the pod is Succeeded when every stopped container exited 0, Failed otherwise, and Running while any
+ * stopped one will restart. A failed regular init container that will not restart fails the pod.
+ */
 export function getPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus[], podIsTerminal: boolean): PodPhase {
   const spec = pod.spec;
   const find = (list: ContainerStatus[], n: string) => list.find((s) => s.name === n);
-  let pendingInit = 0;
-  let failedInit = 0;
+  let pendingRegularInit = 0;
+  let pendingSidecars = 0;
+  let failedInitNotRestartable = 0;
   for (const c of spec.initContainers ?? []) {
     if (isSidecar(c)) continue;
     const s = find(init, c.name);
-    if (!s) pendingInit++;
-    else if (s.state.running) pendingInit++;
-    else if (s.state.terminated) {
-      if (s.state.terminated.exitCode !== 0) failedInit++;
-    } else if (s.state.waiting) {
-      if (s.lastState.terminated) {
-        if (s.lastState.terminated.exitCode !== 0) failedInit++;
-      } else pendingInit++;
-    } else pendingInit++;
+    const last = s?.state.terminated ?? (s?.state.waiting ? s.lastState.terminated : undefined);
+    if (!s || s.state.running || !last) {
+      pendingRegularInit++;
+      continue;
+    }
+    if (last.exitCode !== 0 && !containerShouldRestart(c, spec, last.exitCode)) failedInitNotRestartable++;
   }
-  let unknown = 0, running = 0, waiting = 0, stopped = 0, succeeded = 0;
+  let unknown = 0, running = 0, waiting = 0, stopped = 0, stoppedNotRestartable = 0, succeeded = 0;
   for (const c of spec.initContainers ?? []) {
     if (!isSidecar(c)) continue;
     const s = find(init, c.name);
     if (!s) unknown++;
     else if (s.state.running) {
-      if (!s.started) pendingInit++;
+      if (!s.started) pendingSidecars++;
       running++;
     } else if (s.state.terminated) {
-      /* not counted */
+      /* terminated sidecars do not count for the phase */
     } else if (s.state.waiting) {
       if (!s.lastState.terminated) {
-        pendingInit++;
+        pendingSidecars++;
         waiting++;
       }
     } else {
-      pendingInit++;
+      pendingSidecars++;
       unknown++;
     }
   }
   for (const c of spec.containers) {
     const s = find(app, c.name);
-    if (!s) unknown++;
-    else if (s.state.running) running++;
-    else if (s.state.terminated) {
+    if (!s) {
+      unknown++;
+      continue;
+    }
+    if (s.state.running) {
+      running++;
+      continue;
+    }
+    const last = s.state.terminated ?? (s.state.waiting ? s.lastState.terminated : undefined);
+    if (last) {
       stopped++;
-      if (s.state.terminated.exitCode === 0) succeeded++;
-    } else if (s.state.waiting) {
-      if (s.lastState.terminated) stopped++;
-      else waiting++;
-    } else unknown++;
+      if (!containerShouldRestart(c, spec, last.exitCode)) stoppedNotRestartable++;
+      if (s.state.terminated && last.exitCode === 0) succeeded++;
+    } else if (s.state.waiting) waiting++;
+    else unknown++;
   }
-  const policy = spec.restartPolicy ?? 'Always';
-  if (failedInit > 0 && policy === 'Never') return 'Failed';
-  const anyRegularStarted = app.some((s) => s.state.running || s.state.terminated || s.lastState.terminated);
-  if ((pendingInit > 0 && !anyRegularStarted) || waiting > 0) return 'Pending';
+  if (failedInitNotRestartable > 0) return 'Failed';
+  // kubelet's podHasInitialized: a regular container has started
+  const podHasInitialized = app.some((s) => s.state.running || s.state.terminated || s.lastState.terminated);
+  if (pendingRegularInit > 0 || (pendingSidecars > 0 && !podHasInitialized) || waiting > 0) return 'Pending';
   if (running > 0 && unknown === 0) return 'Running';
   if (running === 0 && stopped > 0 && unknown === 0) {
+    // a terminal pod's containers are not restarted, whatever the policies say
     if (podIsTerminal) return stopped === succeeded ? 'Succeeded' : 'Failed';
-    if (policy === 'Always') return 'Running';
-    if (stopped === succeeded) return 'Succeeded';
-    if (policy === 'Never') return 'Failed';
-    return 'Running';
+    if (stopped !== stoppedNotRestartable) return 'Running'; // at least one is restarting
+    return stopped === succeeded ? 'Succeeded' : 'Failed';
   }
   return 'Pending';
 }

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import type { Container, EnvVar, Pod, PodObjects, Probe, Volume, ObjectFieldSelector, ResourceFieldSelector, KeyToPath, DownwardAPIVolumeFile, SeccompProfile, AppArmorProfile } from './api-types.js';
 import { VOLUME_SOURCE_KINDS } from './api-types.js';
-import { duplicate, forbidden, invalid, notFoundValue, notSupported, required, tooLong, type FieldError } from './field-errors.js';
+import { duplicate, forbidden, invalid, notFoundValue, notSupported, required, tooLong, tooMany, type FieldError } from './field-errors.js';
 import { checkShape, UNSUPPORTED_VOLUME_SOURCES } from './schema.js';
 import { APPARMOR_ANNOTATION_PREFIX } from './security-admission.js';
 import { compareQuantity, tryParseQuantity } from './quantity.js';
@@ -310,6 +310,40 @@ function validateResources(field: string, c: Container, errs: FieldError[], warn
   }
 }
 
+const CONTAINER_RESTART_POLICIES = ['Always', 'Never', 'OnFailure']; // sets.List order, as the API server lists them
+const RESTART_RULE_ACTIONS = ['Restart'];
+const RESTART_RULE_OPERATORS = ['In', 'NotIn'];
+
+/**
+ * validation.go validateContainerRestartPolicy (v1.36, ContainerRestartRules): the container's restartPolicy
+ * overrides the pod's; rules need it. The v1.36 API server also accepts the action RestartAllContainers
+ * (RestartAllContainersOnContainerExits, beta): nodelet does not implement the in-place pod restart, so it
+ * refuses the action by name rather than run the pod differently.
+ */
+function validateContainerRestartPolicy(field: string, c: Container, errs: FieldError[]): void {
+  const rules = c.restartPolicyRules ?? [];
+  const policyField = `${field}.restartPolicy`;
+  if (c.restartPolicy === undefined || c.restartPolicy === null) {
+    if (rules.length === 0) return;
+    errs.push(required(policyField, 'must specify restartPolicy when restart rules are used'));
+  } else if (typeof c.restartPolicy === 'string' && !CONTAINER_RESTART_POLICIES.includes(c.restartPolicy)) {
+    errs.push(notSupported(policyField, c.restartPolicy, CONTAINER_RESTART_POLICIES));
+  }
+  if (rules.length > 20) errs.push(tooMany(`${field}.restartPolicyRules`, rules.length, 20));
+  rules.forEach((rule, i) => {
+    const f = `${field}.restartPolicyRules[${i}]`;
+    const action = rule.action ?? '';
+    if (action === 'RestartAllContainers')
+      errs.push({ field: `${f}.action`, type: 'NotSupported', value: action, detail: `not supported by nodelet (the in-place restart of every container of the pod); supported values: ${RESTART_RULE_ACTIONS.map((a) => JSON.stringify(a)).join(', ')}` });
+    else if (!RESTART_RULE_ACTIONS.includes(action)) errs.push(notSupported(`${f}.action`, action, RESTART_RULE_ACTIONS));
+    const ec = rule.exitCodes;
+    if (ec === undefined || ec === null) return void errs.push(required(`${f}.exitCodes`, 'must be specified'));
+    const op = ec.operator ?? '';
+    if (!RESTART_RULE_OPERATORS.includes(op)) errs.push(notSupported(`${f}.exitCodes.operator`, op, RESTART_RULE_OPERATORS));
+    if ((ec.values?.length ?? 0) > 255) errs.push(tooMany(`${f}.exitCodes.values`, ec.values!.length, 255));
+  });
+}
+
 function validateContainer(c: Container, field: string, init: boolean, ctx: Ctx, errs: FieldError[], warnings: string[]): void {
   if (!c.name) errs.push(required(`${field}.name`));
   else dns1123Label(`${field}.name`, c.name, errs);
@@ -322,11 +356,13 @@ function validateContainer(c: Container, field: string, init: boolean, ctx: Ctx,
   if (typeof c.workingDir === 'string' && c.workingDir !== '' && !c.workingDir.startsWith('/'))
     errs.push(invalid(`${field}.workingDir`, c.workingDir, 'must be an absolute path'));
 
-  // restartPolicy on containers: only "Always", only on init containers (native sidecars)
-  if (c.restartPolicy !== undefined) {
-    if (!init) errs.push(forbidden(`${field}.restartPolicy`, 'may not be set for non-init containers'));
-    else oneOf(`${field}.restartPolicy`, c.restartPolicy, ['Always'], errs);
-  }
+  // restartPolicy / restartPolicyRules (ContainerRestartRules, on in v1.36): validateInitContainerRestartPolicy
+  // for init containers, validateContainerRestartPolicy for both
+  if (init) {
+    if (c.restartPolicy === undefined || c.restartPolicy === null) {
+      if (c.restartPolicyRules?.length) errs.push(required(`${field}.restartPolicy`, 'must specify restartPolicy when restart rules are used'));
+    } else validateContainerRestartPolicy(field, c, errs);
+  } else validateContainerRestartPolicy(field, c, errs);
   const sidecar = init && c.restartPolicy === 'Always';
   if (init && !sidecar) {
     for (const k of ['lifecycle', 'livenessProbe', 'readinessProbe', 'startupProbe'] as const) {

@@ -113,6 +113,63 @@ describe('computePodActions', () => {
   });
 });
 
+describe('computePodActions with container restartPolicy / restartPolicyRules (KEP-5307, kubelet v1.36)', () => {
+  const ctr = (name: string, extra: Partial<Container> = {}): Container => ({ name, image: 'busybox:1', ...extra });
+  const pod = (policy: RestartPolicy, apps: Container[], inits: Container[] = []): Pod =>
+    applyDefaults({ metadata: { name: 'p' }, spec: { restartPolicy: policy, containers: apps, initContainers: inits } }, { uid: () => 'uid' });
+  const on42: Partial<Container> = { restartPolicy: 'Never', restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'In', values: [42] } }] };
+  const notReady = (containers: ContainerStatus[]): RuntimePodStatus => ({ sandboxes: [{ id: 'sb1', state: 'notready', createdAt: iso(T0), ips: [] }], containers });
+  const table: { name: string; pod: Pod; status: RuntimePodStatus; o?: Partial<ActionOptions>; expect: Record<string, unknown> }[] = [
+    { name: 'Never + Restart on 42: exit 42 restarts', pod: pod('Never', [ctr('a', on42)]), status: ready([cs('a', 'exited', { exitCode: 42 })]), expect: { start: ['a'], startAttempt: 1, killPod: false } },
+    { name: 'Never + Restart on 42: exit 0 is done → kill pod', pod: pod('Never', [ctr('a', on42)]), status: ready([cs('a', 'exited', { attempt: 1, exitCode: 0 })]), expect: { start: [], killPod: true } },
+    { name: 'Never + Restart on 42: exit 1 is done → kill pod', pod: pod('Always', [ctr('a', on42)]), status: ready([cs('a', 'exited', { exitCode: 1 })]), expect: { start: [], killPod: true } },
+    { name: 'Never + Restart on 137: killed by SIGKILL (no exit code) restarts', pod: pod('Never', [ctr('a', { restartPolicy: 'Never', restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'In', values: [137] } }] })]), status: ready([cs('a', 'exited', { exitCode: undefined, signal: 'SIGKILL' })]), expect: { start: ['a'] } },
+    { name: 'container OnFailure in a Never pod: exit 1 restarts', pod: pod('Never', [ctr('a', { restartPolicy: 'OnFailure' })]), status: ready([cs('a', 'exited', { exitCode: 1 })]), expect: { start: ['a'], killPod: false } },
+    { name: 'container OnFailure in a Never pod: exit 0 is done', pod: pod('Never', [ctr('a', { restartPolicy: 'OnFailure' })]), status: ready([cs('a', 'exited')]), expect: { start: [], killPod: true } },
+    { name: 'container Never in an Always pod: not restarted; the other keeps the pod', pod: pod('Always', [ctr('a', { restartPolicy: 'Never' }), ctr('b')]), status: ready([cs('a', 'exited', { exitCode: 1 }), cs('b', 'running')]), expect: { start: [], killPod: false } },
+    { name: 'container Always in a Never pod: exit 0 restarts', pod: pod('Never', [ctr('a', { restartPolicy: 'Always' }), ctr('b')]), status: ready([cs('a', 'exited'), cs('b', 'exited')]), expect: { start: ['a'], killPod: false } },
+    { name: 'init Never in an Always pod: failure kills the pod', pod: pod('Always', [ctr('a')], [ctr('i', { restartPolicy: 'Never' })]), status: ready([cs('i', 'exited', { exitCode: 1 })]), expect: { killPod: true, init: undefined, start: [] } },
+    { name: 'init OnFailure in a Never pod: failure retries the init container', pod: pod('Never', [ctr('a')], [ctr('i', { restartPolicy: 'OnFailure' })]), status: ready([cs('i', 'exited', { exitCode: 1 })]), expect: { killPod: false, init: 'i', initAttempt: 1 } },
+    { name: 'init Never + Restart on 42 in an Always pod: exit 42 retries', pod: pod('Always', [ctr('a')], [ctr('i', on42)]), status: ready([cs('i', 'exited', { exitCode: 42 })]), expect: { killPod: false, init: 'i' } },
+    { name: 'init Never + Restart on 42 in an Always pod: exit 3 kills the pod', pod: pod('Always', [ctr('a')], [ctr('i', on42)]), status: ready([cs('i', 'exited', { exitCode: 3 })]), expect: { killPod: true, init: undefined } },
+    { name: 'init Never in an unknown state: no exit code for the rules, the policy fails the pod', pod: pod('Always', [ctr('a')], [ctr('i', on42)]), status: ready([cs('i', 'unknown')]), expect: { killPod: true, init: undefined, kill: [] } },
+    { name: 'init succeeded with its own policy → app containers', pod: pod('Always', [ctr('a')], [ctr('i', { restartPolicy: 'Never' })]), status: ready([cs('i', 'exited')]), expect: { start: ['a'] } },
+    { name: 'liveness failure, container Never in an Always pod: kill only, pod ends', pod: pod('Always', [ctr('a', { restartPolicy: 'Never' })]), status: ready([cs('a', 'running', { id: 'A' })]), o: { probe: (_id, k) => (k === 'liveness' ? 'failure' : undefined) }, expect: { kill: [], killPod: true } },
+    { name: 'liveness failure, container OnFailure in a Never pod: killed, will be restarted', pod: pod('Never', [ctr('a', { restartPolicy: 'OnFailure' })]), status: ready([cs('a', 'running', { id: 'A' })]), o: { probe: (_id, k) => (k === 'liveness' ? 'failure' : undefined) }, expect: { kill: ['a'], killMessage: 'Container a failed liveness probe, will be restarted', killPod: false } },
+    { name: 'new sandbox: a container OnFailure that succeeded is not started again (pod Always)', pod: pod('Always', [ctr('a', { restartPolicy: 'OnFailure' }), ctr('b')]), status: notReady([cs('a', 'exited'), cs('b', 'exited')]), expect: { createSandbox: true, start: ['b'] } },
+    { name: 'new sandbox: a container Always that succeeded starts again (pod OnFailure)', pod: pod('OnFailure', [ctr('a', { restartPolicy: 'Always' }), ctr('b')]), status: notReady([cs('a', 'exited'), cs('b', 'exited')]), expect: { createSandbox: true, start: ['a'] } },
+    { name: 'new sandbox: initialized and nothing to start → no sandbox, not the init containers again', pod: pod('OnFailure', [ctr('a')], [ctr('i')]), status: notReady([cs('i', 'exited'), cs('a', 'exited')]), expect: { createSandbox: false, init: undefined, start: [] } },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const a = computePodActions(t.pod, t.status, opts(t.o));
+      const e = t.expect;
+      if ('createSandbox' in e) expect(a.createSandbox).toBe(e.createSandbox);
+      if ('killPod' in e) expect(a.killPod).toBe(e.killPod);
+      if ('start' in e) expect(names(a.containersToStart)).toEqual(e.start);
+      if ('startAttempt' in e) expect(a.containersToStart[0]!.attempt).toBe(e.startAttempt);
+      if ('init' in e) expect(a.initContainerToStart?.name).toBe(e.init);
+      if ('initAttempt' in e) expect(a.initContainerToStart?.attempt).toBe(e.initAttempt);
+      if ('kill' in e) expect(names(a.containersToKill)).toEqual(e.kill);
+      if ('killMessage' in e) expect(a.containersToKill[0]!.message).toBe(e.killMessage);
+    });
+  }
+
+  it('a restart a rule asks for goes through the same CrashLoopBackOff', () => {
+    const p = pod('Never', [ctr('a', on42)]);
+    const backoff = new Backoff();
+    const finished = T0 + 1000;
+    const st = ready([cs('a', 'exited', { exitCode: 42, attempt: 1, finishedAt: iso(finished) })]);
+    let a = computePodActions(p, st, { now: finished + 100, backoff });
+    expect(names(a.containersToStart)).toEqual(['a']);
+    backoff.next(a.backoffUpdates[0]!.key, finished, finished + 100);
+    a = computePodActions(p, st, { now: finished + 5000, backoff });
+    expect(a.containersToStart).toEqual([]);
+    expect(a.backoffs.map((b) => b.message)).toEqual(['back-off 10s restarting failed container=a pod=p_default(uid)']);
+    expect(a.killPod).toBe(false);
+  });
+});
+
 describe('Backoff (kubelet flowcontrol)', () => {
   it('doubles from 10 s to 300 s and resets after 10 minutes of running', () => {
     const b = new Backoff();

@@ -101,4 +101,25 @@ describe('computePodStatus', () => {
     const after = computePodStatus(pod, [], {}, { ...base, previous: done });
     expect(after.phase).toBe('Succeeded');
   });
+  describe('phase with container restartPolicy / restartPolicyRules (getPhase, ContainerRestartRules)', () => {
+    const on42: Partial<Container> = { restartPolicy: 'Never', restartPolicyRules: [{ action: 'Restart', exitCodes: { operator: 'In', values: [42] } }] };
+    const crashLoop = { waitingReasons: { a: { reason: 'CrashLoopBackOff', message: 'back-off 10s' } } };
+    const cases: [string, Pod, ContainerStatus[], Record<string, unknown>, string][] = [
+      ['Never pod, rule Restart on 42: exited 42 → Running (restarting)', mkPod('Never', [c('a', on42)]), [rs('a', 'exited', { exitCode: 42 })], {}, 'Running'],
+      ['… in back-off → Running', mkPod('Never', [c('a', on42)]), [rs('a', 'exited', { exitCode: 42 })], crashLoop, 'Running'],
+      ['… then exited 0 → Succeeded', mkPod('Never', [c('a', on42)]), [rs('a', 'exited', { attempt: 1 })], {}, 'Succeeded'],
+      ['… exited 1 (no rule) → Failed', mkPod('Never', [c('a', on42)]), [rs('a', 'exited', { exitCode: 1 })], {}, 'Failed'],
+      ['Always pod, container Never exited 0 → Succeeded', mkPod('Always', [c('a', { restartPolicy: 'Never' })]), [rs('a', 'exited')], {}, 'Succeeded'],
+      ['Always pod, container Never exited 1 → Failed', mkPod('Always', [c('a', { restartPolicy: 'Never' })]), [rs('a', 'exited', { exitCode: 1 })], {}, 'Failed'],
+      ['Always pod, one container Never done, one Always exited → Running', mkPod('Always', [c('a', { restartPolicy: 'Never' }), c('b')]), [rs('a', 'exited'), rs('b', 'exited')], {}, 'Running'],
+      ['Never pod, container OnFailure exited 1 → Running (restarting)', mkPod('Never', [c('a', { restartPolicy: 'OnFailure' })]), [rs('a', 'exited', { exitCode: 1 })], {}, 'Running'],
+      ['Never pod, container Always exited 0 → Running', mkPod('Never', [c('a', { restartPolicy: 'Always' })]), [rs('a', 'exited')], {}, 'Running'],
+      ['terminal pod: restartable or not, Failed on a failure', mkPod('Never', [c('a', on42)]), [rs('a', 'exited', { exitCode: 42 })], { podIsTerminal: true }, 'Failed'],
+      ['Always pod, init Never failed → Failed', mkPod('Always', [c('a')], [c('i', { restartPolicy: 'Never' })]), [rs('i', 'exited', { exitCode: 1 })], {}, 'Failed'],
+      ['Always pod, init Never + rule: exit 42 → Pending (retrying)', mkPod('Always', [c('a')], [c('i', on42)]), [rs('i', 'exited', { exitCode: 42 })], {}, 'Pending'],
+      ['Never pod, init OnFailure failed → Pending (retrying)', mkPod('Never', [c('a')], [c('i', { restartPolicy: 'OnFailure' })]), [rs('i', 'exited', { exitCode: 1 })], {}, 'Pending'],
+      ['Never pod, init OnFailure in back-off → Pending', mkPod('Never', [c('a')], [c('i', { restartPolicy: 'OnFailure' })]), [rs('i', 'exited', { exitCode: 1 })], { waitingReasons: { i: { reason: 'CrashLoopBackOff' } } }, 'Pending'],
+    ];
+    for (const [name, pod, st, o, phase] of cases) it(name, () => expect(computePodStatus(pod, st, {}, { ...base, ...o }).phase).toBe(phase));
+  });
 });
