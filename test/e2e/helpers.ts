@@ -85,7 +85,11 @@ export function start(args: string[], opts: { env?: Record<string, string> } = {
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
-  const done = new Promise<Result>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err })));
+  const done = new Promise<Result>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout: out, stderr: err }));
+    // a spawn that fails (EACCES on a noexec mount, ENOENT) may never 'close': fail at once, saying why
+    child.on('error', (e) => resolve({ code: 127, signal: null, stdout: out, stderr: `${err}spawn ${process.execPath} failed: ${e.message}\n` }));
+  });
   return {
     child,
     stdout: () => out,

@@ -158,11 +158,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const proc = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
     procs.push(proc);
     let stderr = '';
+    let spawnError: Error | undefined;
+    proc.on('error', (e) => (spawnError = e)); // not installed (scripts/setup), or not executable
     proc.stderr!.on('data', (d) => (stderr += d));
     const url = `${opts.tls ? 'https' : 'http'}://${host}`;
     const agent = new Agent({ connect: { rejectUnauthorized: false } });
     const deadline = Date.now() + 15_000;
     for (;;) {
+      if (spawnError) throw new Error(`cannot start docker-registry (scripts/setup installs it): ${spawnError.message}`);
       if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
       try {
         const r = await request(`${url}/v2/`, { dispatcher: agent });
