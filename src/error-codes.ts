@@ -251,6 +251,8 @@ type KubeletErrorCode =
   | 'ERR_KUBELET_CLIENT_CA'
   | 'ERR_KUBELET_LISTEN'
   | 'ERR_KUBELET_REVIEW'
+  /** The kubelet server stops with an exec/attach over SPDY running: its status (src/kubelet/spdy-exec.ts). */
+  | 'ERR_KUBELET_STOPPING'
   /** A SPDY/3.1 peer broke the framing or the protocol (src/kubelet/spdy.ts): the connection is closed. */
   | 'ERR_SPDY_PROTOCOL'
   | 'ERR_SPDY_HEADER_BLOCK'

@@ -10,7 +10,8 @@
 //   GET  /containerLogs/{ns}/{pod}/{container}      follow, previous, tailLines, sinceSeconds, sinceTime,
 //                                                  timestamps, limitBytes, stream (src/api/server.ts streamContainerLog)
 //   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}   command…, input|stdin, output|stdout, error|stderr, tty;
-//                                                  WebSocket v5/v4.channel.k8s.io (src/api/exec-stream.ts)
+//                                                  WebSocket v5/v4.channel.k8s.io (src/api/exec-stream.ts), or
+//                                                  Upgrade: SPDY/3.1 with v4/v3/v2/channel.k8s.io streams (spdy-exec.ts)
 //   GET|POST /attach/{ns}/{pod}[/{uid}]/{container} the same streams on the container's own process
 //                                                  (the shim's attach socket, native/attach.c)
 //   GET|POST /portForward/{ns}/{pod}[/{uid}]       portforward.k8s.io over SPDY/3.1: Upgrade: SPDY/3.1, or a WebSocket
@@ -19,8 +20,10 @@
 //   GET  /metrics/resource                         resource metrics (stats.ts)
 //   GET  /metrics                                  nodelet's own series + kubelet_running_pods/_containers
 // The API server proxies WebSocket exec/attach/port-forward to the node as is when the Node
-// declares ExtendWebSocketsToKubelet (status.declaredFeatures), else it speaks SPDY/3.1 to us:
-// port-forward answers it (spdy.ts), exec/attach do not yet; cluster mode declares the feature.
+// declares ExtendWebSocketsToKubelet (status.declaredFeatures), else it speaks SPDY/3.1 to us
+// (spdy.ts): port-forward (portforward.ts) and exec/attach (spdy-exec.ts, kubelet's remotecommand
+// streams; the same sessions as the WebSocket path) answer it; cluster mode declares the feature
+// unless --feature-gates=ExtendWebSocketsToKubelet=false.
 import https from 'node:https';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -31,11 +34,12 @@ import type { NodeAgent, PodView } from '../agent/node-agent.js';
 import type { ExecStreamOptions } from '../runtime/types.js';
 import { latestStatus } from '../pod/actions.js';
 import { parseLogQuery, renderMetrics, streamContainerLog } from '../api/server.js';
-import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream } from '../api/exec-stream.js';
+import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream, type StartExec } from '../api/exec-stream.js';
 import { forbiddenMessage, normalizeExecQuery, parseKubeletRoute, requestAttributes, type KubeletRoute } from './attributes.js';
 import type { DelegatedAuth, UserInfo } from './auth.js';
 import { ensureServingCert } from './cert.js';
 import { closePortForwards, servePortForward, UPGRADE_REQUIRED } from './portforward.js';
+import { closeSpdyExecs, serveSpdyExec, SPDY_EXEC_PROTOCOLS } from './spdy-exec.js';
 import { buildSummary, CpuRates, needsSecondSample, renderResourceMetrics, renderRunningMetrics, takeSample } from './stats.js';
 
 const log = getLogger('kubelet');
@@ -108,6 +112,7 @@ export class KubeletServer {
     this.server = undefined;
     for (const ws of this.execSockets) ws.terminate();
     closePortForwards(this); // upgraded sockets are not the server's connections any more
+    closeSpdyExecs(this);
     s.closeAllConnections();
     await new Promise<void>((r) => s.close(() => r()));
   }
@@ -140,7 +145,7 @@ export class KubeletServer {
     const agent = this.o.agent;
     if (route.kind === 'exec') {
       if (method !== 'GET' && method !== 'POST') return text(res, 405, `method ${method} not allowed\n`);
-      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')})\n`);
+      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')}) or SPDY/3.1 (${SPDY_EXEC_PROTOCOLS.join(', ')})\n`);
     }
     if (route.kind === 'portForward') return method === 'GET' || method === 'POST' ? text(res, 400, UPGRADE_REQUIRED) : text(res, 405, `method ${method} not allowed\n`);
     if (route.kind !== 'notFound' && method !== 'GET') return text(res, 405, `method ${method} not allowed\n`);
@@ -210,10 +215,10 @@ export class KubeletServer {
     // kubectl port-forward: SPDY/3.1, on the socket or tunnelled in a WebSocket (portforward.ts)
     if (route.kind === 'portForward') return servePortForward(req, socket, head, { agent: this.o.agent, route, user: c.user.username, owner: this });
     if (route.kind !== 'exec') return rejectUpgrade(socket, 404, '404 page not found\n');
-    if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
-      return rejectUpgrade(socket, 400, `unable to upgrade to "${req.headers.upgrade}": nodelet streams over WebSockets only (${EXEC_PROTOCOLS.join(', ')}), not SPDY\n`);
-    const protocol = negotiateProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
-    if (!protocol)
+    // not a WebSocket: SPDY/3.1 (the API server's towards a node without ExtendWebSocketsToKubelet), spdy-exec.ts
+    const viaSpdy = (req.headers.upgrade ?? '').toLowerCase() !== 'websocket';
+    const protocol = viaSpdy ? undefined : negotiateProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
+    if (!protocol && !viaSpdy)
       return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${EXEC_PROTOCOLS.join(' ')}]\n`);
     const q = parseExecQuery(normalizeExecQuery(url.searchParams, route.container), { attach: route.attach });
     if ('error' in q) return rejectUpgrade(socket, 400, `${q.error}\n`);
@@ -221,17 +226,20 @@ export class KubeletServer {
     if ('code' in t) return rejectUpgrade(socket, t.code, `${t.message}\n`);
     if (req.method === 'POST') req.method = 'GET';
     const runtime = this.o.agent.runtime;
+    // attach: stdin only where the container keeps it open (containerd's attach drops it otherwise)
+    const attach = async (o: ExecStreamOptions) => {
+      const s = await runtime.attach(t.id, { stdin: o.stdin === true && t.keepsStdin });
+      if (o.size) s.resize(o.size.cols, o.size.rows);
+      return s;
+    };
+    const start: StartExec = route.attach ? attach : (o) => runtime.exec(t.id, q.command, o);
+    if (!protocol)
+      return serveSpdyExec(req, socket, head, { request: q, start, attach: route.attach, owner: this, fields: { pod: `${route.namespace}/${route.pod}`, container: route.container, user: c.user.username } });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.execSockets.add(ws);
       ws.once('close', () => this.execSockets.delete(ws));
       log.debug(route.attach ? 'kubelet attach stream' : 'kubelet exec stream', { pod: `${route.namespace}/${route.pod}`, container: route.container, command: q.command, tty: q.tty, protocol, user: c.user.username });
-      // attach: stdin only where the container keeps it open (containerd's attach drops it otherwise)
-      const attach = async (o: ExecStreamOptions) => {
-        const s = await runtime.attach(t.id, { stdin: o.stdin === true && t.keepsStdin });
-        if (o.size) s.resize(o.size.cols, o.size.rows);
-        return s;
-      };
-      serveExecStream(ws, protocol, q, route.attach ? attach : (o) => runtime.exec(t.id, q.command, o), undefined, route.attach).catch((e) => {
+      serveExecStream(ws, protocol, q, start, undefined, route.attach).catch((e) => {
         log.error('kubelet exec stream failed', { pod: `${route.namespace}/${route.pod}`, error: describeError(e) });
         ws.terminate();
       });
