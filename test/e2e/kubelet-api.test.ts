@@ -4,56 +4,23 @@
 // logs/exec/get --raw go through kube-apiserver to the node; anonymous and
 // unprivileged callers are refused by the node itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
-import { makeEnv, leftovers, removeCgroup, waitUntil, BUSYBOX, type Env } from './helpers.js';
-import { startDaemon, type DaemonHandle } from './daemon-helpers.js';
+import type { ControlPlane } from '../helpers/control-plane.js';
+import { sleep, waitUntil, BUSYBOX, type Env } from './helpers.js';
+import { attachablePod, attachToReader, clusterNode, sh, withTmux, type Tmux } from './cluster-node.js';
 
 const NODE = 'kl-a';
-/**
- * The node's InternalIP. Not 127.0.0.1: kube-apiserver's nodes/<n>/proxy refuses addresses that are not global
- * unicast ("address not allowed", pkg/registry/core/node/strategy.go) — pod logs/exec would work on loopback, the
- * proxy would not. This test's network namespace gets it on lo.
- */
+/** the node's InternalIP, on lo of this test's network namespace (not 127.0.0.1: see ClusterNodeOptions.ip) */
 const NODE_IP = '10.253.253.1';
+const cluster = clusterNode({ node: NODE, ip: NODE_IP, testFile: 'test/e2e/kubelet-api.test.ts' });
+const { kubectl, json } = cluster;
 let cp: ControlPlane;
 let env: Env;
-let daemon: DaemonHandle;
 let port: number;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, NODE_IP, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function sh(cmd: string, args: string[], input?: string, timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number | string }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-    c.stdin?.on('error', () => undefined); // EPIPE from a command that does not read its input
-    c.stdin?.end(input ?? '');
-  });
-}
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cp.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}\n--- daemon:\n${daemon?.proc.stderr().slice(-3000)}`);
-  return r.stdout;
-}
-const json = async (args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json']));
 /** curl to the node's port directly: status code and body */
 async function curl(p: string, extra: string[] = []): Promise<{ status: number; body: string }> {
   const r = await sh('curl', ['-sk', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', ...extra, `https://${NODE_IP}:${port}${p}`]);
@@ -61,46 +28,12 @@ async function curl(p: string, extra: string[] = []): Promise<{ status: number; 
   return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** kubectl in a detached tmux session (a real terminal, 80x24): keys in, the screen out, the exit code at the end. */
-async function tmux(args: string[]) {
-  const sock = `nodelet-kl-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const rc = path.join(env.dir, `${sock}.rc`);
-  const t = (a: string[]) => sh('tmux', ['-L', sock, ...a]);
-  const cmd = [path.join(cp.binDir, 'kubectl'), '--kubeconfig', cp.kubeconfig, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const started = await t(['-f', '/dev/null', 'new-session', '-d', '-s', 'k', '-x', '80', '-y', '24', `${cmd}; echo $? > ${rc}; sleep 600`]);
-  if (started.code !== 0) throw new Error(`tmux: ${started.stderr}`);
-  await t(['set-option', '-t', 'k', 'window-size', 'manual']);
-  const screen = async () => (await t(['capture-pane', '-p', '-J', '-t', 'k', '-S', '-200'])).stdout.replace(/[ \t]+$/gm, '');
-  return {
-    screen,
-    keys: async (...k: string[]) => void (await t(['send-keys', '-t', 'k', ...k])),
-    resize: async (cols: number, rows: number) => void (await t(['resize-window', '-t', 'k', '-x', String(cols), '-y', String(rows)])),
-    until: (re: RegExp, what: string) =>
-      waitUntil(async () => re.test(await screen()) || undefined, 20_000, what).catch(async (e) => {
-        throw new Error(`${(e as Error).message}; screen:\n${await screen()}`);
-      }),
-    exitCode: () => waitUntil(() => (fs.existsSync(rc) ? Number(fs.readFileSync(rc, 'utf8').trim()) : undefined), 20_000, 'kubectl exited'),
-    kill: () => void t(['kill-server']),
-  };
-}
+/** kubectl in a detached tmux session (a real terminal, 80x24) for `fn`, killed after it */
+const inTmux = <T>(args: string[], fn: (t: Tmux) => Promise<T>) => withTmux(cp, env, args, fn);
 
 beforeAll(async () => {
-  // only ever inside the test's own network namespace (unshare --net), never on the host's lo
-  // (a fresh one has lo and nothing else)
-  if (Object.keys(os.networkInterfaces()).some((i) => i !== 'lo'))
-    throw new Error('run this test inside its own network namespace: unshare --net -- bash -c \'ip link set lo up && exec npx vitest run test/e2e/kubelet-api.test.ts\'');
-  const ip = await sh('ip', ['addr', 'replace', `${NODE_IP}/32`, 'dev', 'lo']);
-  if (ip.code !== 0) throw new Error(`ip addr add ${NODE_IP} dev lo: ${ip.stderr}`);
-  cp = await startControlPlane();
-  // (scripts/control-plane binds the API server's kubelet client to system:kubelet-api-admin, as kubeadm does;
-  // without that every kubectl logs/exec would be 403 from the node)
-  env = makeEnv();
-  port = await freePort();
-  const kc = await cp.nodeKubeconfig(NODE);
-  daemon = await startDaemon(env, ['--kubeconfig', kc, '--node-name', NODE, '--node-ip', NODE_IP, '--node-status-update-frequency', '2000',
-    '--kubelet-port', String(port), '--kubelet-address', NODE_IP]);
-  await waitUntil(async () => (await json(['get', 'node', NODE]).catch(() => undefined))?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' || undefined, 40_000, `${NODE} Ready`);
+  await cluster.start();
+  ({ cp, env, kubeletPort: port } = cluster);
   await kubectl(['apply', '-f', '-'], `
 apiVersion: v1
 kind: Pod
@@ -121,19 +54,7 @@ spec:
 }, 600_000);
 
 afterAll(async () => {
-  await cp?.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
-  let leaks: string[] = [];
-  if (env) {
-    await waitUntil(() => leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, 'pods gone').catch(() => undefined);
-    leaks = leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process'));
-  }
-  await daemon?.stop().catch(() => undefined);
-  await cp?.down();
-  if (env) {
-    removeCgroup(env.cgroupParent);
-    fs.rmSync(env.dir, { recursive: true, force: true });
-  }
-  expect(leaks).toEqual([]);
+  expect(await cluster.teardown()).toEqual([]);
 }, 240_000);
 
 describe('the kubelet server', () => {
@@ -225,8 +146,7 @@ describe('the kubelet server', () => {
   }, 60_000);
 
   it('kubectl exec -it in a terminal (tmux): prompt, TERM, the window size and its resize, Ctrl-C, exit code', async () => {
-    const t = await tmux(['exec', '-it', 'chatty', '-c', 'a', '--', 'sh']);
-    try {
+    await inTmux(['exec', '-it', 'chatty', '-c', 'a', '--', 'sh'], async (t) => {
       await t.until(/# ?$/m, 'a shell prompt'); // (trailing blanks are trimmed from the screen)
       await t.keys('echo "term=$TERM"; stty size', 'Enter');
       await t.until(/term=xterm\n24 80\n/, 'TERM and the 80x24 window');
@@ -243,56 +163,30 @@ describe('the kubelet server', () => {
       await t.until(/\nafter=130\n/, 'Ctrl-C interrupting sleep');
       await t.keys('exit 4', 'Enter');
       expect(await t.exitCode()).toBe(4);
-    } finally {
-      t.kill();
-    }
+    });
   }, 90_000);
 
   it('kubectl attach: to a container with stdin (stdinOnce: EOF ends it), and -it to a tty container in tmux', async () => {
-    await kubectl(['apply', '-f', '-'], `
-apiVersion: v1
-kind: Pod
-metadata: { name: attachable }
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: reader
-      image: ${BUSYBOX}
-      imagePullPolicy: IfNotPresent
-      stdin: true
-      stdinOnce: true
-      command: [sh, -c, 'echo ready; while read l; do echo "got:$l"; echo "err:$l" >&2; done; echo "stdin closed"']
+    await kubectl(['apply', '-f', '-'], attachablePod(`
     - name: term
       image: ${BUSYBOX}
       imagePullPolicy: IfNotPresent
       stdin: true
       tty: true
       command: [sh]
-`);
+`));
     try {
       await kubectl(['wait', '--for=condition=Ready', 'pod/attachable', '--timeout=60s']);
-      await waitUntil(async () => (await kubectl(['logs', 'attachable', '-c', 'reader'])).includes('ready') || undefined, 20_000, 'reader ready');
       // piped stdin: the lines go in, stdout and stderr come back apart; kubectl's EOF closes the container's stdin (stdinOnce)
-      const r = await cp.kubectl(['attach', '-i', 'attachable', '-c', 'reader'], { input: 'one\ntwo\n', timeoutMs: 60_000 });
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain('got:one\ngot:two\n');
-      expect(r.stdout).not.toContain('ready'); // attach sees the output from then on
-      expect(r.stderr).toContain('err:one\nerr:two\n');
-      await waitUntil(async () => (await json(['get', 'pod', 'attachable'])).status.containerStatuses.find((c: any) => c.name === 'reader')?.state?.terminated || undefined, 30_000, 'reader exited');
-      const logged = (await kubectl(['logs', 'attachable', '-c', 'reader'])).split('\n');
-      expect(logged.filter((l) => !l.startsWith('err:'))).toEqual(['ready', 'got:one', 'got:two', 'stdin closed', '']);
+      const logged = await attachToReader(cluster, ['logs', 'attachable', '-c', 'reader']);
       expect(logged.filter((l) => l.startsWith('err:'))).toEqual(['err:one', 'err:two']);
       // -it: the tty container's shell; detaching (the session ends) leaves it running, a second attach finds it
-      const t = await tmux(['attach', '-it', 'attachable', '-c', 'term']);
-      try {
+      await inTmux(['attach', '-it', 'attachable', '-c', 'term'], async (t) => {
         await t.keys('Enter');
         await t.until(/# ?$/m, 'the shell prompt after attach');
         await t.keys('echo "pid=$$"; stty size', 'Enter');
         await t.until(/pid=1\n24 80\n/, 'the container shell (pid 1) at the window size');
-      } finally {
-        t.kill(); // kubectl gone = detached
-      }
+      }); // kubectl gone = detached
       await sleep(500);
       const st = (await json(['get', 'pod', 'attachable'])).status.containerStatuses.find((c: any) => c.name === 'term');
       expect(st.state.running).toBeTruthy();

@@ -9,54 +9,25 @@
 // Run as root in a network namespace of its own:
 //   unshare --net -- bash -c 'ip link set lo up && exec npx vitest run test/e2e/kubelet-portforward.test.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
-import { makeEnv, leakedProcesses, leftovers, removeCgroup, waitUntil, BUSYBOX, type Env } from './helpers.js';
-import { startDaemon, type DaemonHandle } from './daemon-helpers.js';
+import { leakedProcesses, waitUntil, BUSYBOX } from './helpers.js';
+import { clusterNode, sh, streamingRequests as streamingRequestsFor } from './cluster-node.js';
 
 const NODE = 'pf-a';
 /** the node's InternalIP, on lo of this test's network namespace (kubelet-api.test.ts does the same) */
 const NODE_IP = '10.253.253.2';
 /** /big: 4 000 000 bytes, many SPDY data frames and well past every window */
 const BIG = Buffer.from('0123456789abcdef\n'.repeat(Math.ceil(4_000_000 / 17))).subarray(0, 4_000_000);
-let cp: ControlPlane;
-let env: Env;
-let daemon: DaemonHandle;
-let kubeletPort: number;
+// PF_DEBUG=1: the daemon logs at debug level (streams, dialers), shown when kubectl's error does not come
+const cluster = clusterNode({ node: NODE, ip: NODE_IP, testFile: 'test/e2e/kubelet-portforward.test.ts', debug: !!process.env.PF_DEBUG });
+const { kubectl } = cluster;
 let sandboxId: string;
 const forwards: Forward[] = [];
-
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function sh(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60_000, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number | string }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cp.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}\n--- daemon:\n${daemon?.proc.stderr().slice(-3000)}`);
-  return r.stdout;
-}
 
 interface Forward {
   proc: ChildProcess;
@@ -71,7 +42,7 @@ interface Forward {
 
 /** `kubectl port-forward pod/web :P …`: resolves once kubectl listens on every port. */
 async function portForward(remotePorts: number[]): Promise<Forward> {
-  const proc = spawn(path.join(cp.binDir, 'kubectl'), ['--kubeconfig', cp.kubeconfig, 'port-forward', 'pod/web', ...remotePorts.map((p) => `:${p}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(path.join(cluster.cp.binDir, 'kubectl'), ['--kubeconfig', cluster.cp.kubeconfig, 'port-forward', 'pod/web', ...remotePorts.map((p) => `:${p}`)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout!.on('data', (d) => (out += d));
@@ -121,28 +92,14 @@ function rawRequest(port: number, text: string): { socket: net.Socket; response:
 }
 
 /** apiserver_websocket_streaming_requests_total for port-forward, by proxy_type */
-async function streamingRequests(): Promise<Record<string, number>> {
-  const m = await kubectl(['get', '--raw', '/metrics']);
-  const out: Record<string, number> = {};
-  for (const x of m.matchAll(/^apiserver_websocket_streaming_requests_total\{([^}]*)\} (\d+)$/gm)) {
-    if (!/subresource="portforward"/.test(x[1]!)) continue;
-    out[/proxy_type="([^"]+)"/.exec(x[1]!)![1]!] = Number(x[2]);
-  }
-  return out;
-}
-
-async function startNode(extra: string[] = []): Promise<void> {
-  const kc = await cp.nodeKubeconfig(NODE);
-  daemon = await startDaemon(env, ['--kubeconfig', kc, '--node-name', NODE, '--node-ip', NODE_IP, '--node-status-update-frequency', '2000',
-    '--kubelet-port', String(kubeletPort), '--kubelet-address', NODE_IP, ...extra]);
-}
+const streamingRequests = () => streamingRequestsFor(kubectl, 'portforward');
 
 /** kubectl's report of an error on a connection's error stream */
 async function kubectlError(f: Forward): Promise<void> {
   try {
     await waitUntil(() => /an error occurred forwarding/.test(f.err()) || undefined, 20_000, 'kubectl\'s error');
   } catch (e) {
-    const node = daemon.proc.stderr().split('\n').filter((l) => /kubelet|spdy|port-forward/i.test(l)).slice(-40).join('\n');
+    const node = cluster.daemon.proc.stderr().split('\n').filter((l) => /kubelet|spdy|port-forward/i.test(l)).slice(-40).join('\n');
     throw new Error(`${(e as Error).message}\n--- kubectl:\n${f.out()}${f.err()}\n--- node:\n${node}`);
   }
 }
@@ -150,17 +107,7 @@ async function kubectlError(f: Forward): Promise<void> {
 const node = async () => JSON.parse(await kubectl(['get', 'node', NODE, '-o', 'json']));
 
 beforeAll(async () => {
-  if (Object.keys(os.networkInterfaces()).some((i) => i !== 'lo'))
-    throw new Error('run this test inside its own network namespace: unshare --net -- bash -c \'ip link set lo up && exec npx vitest run test/e2e/kubelet-portforward.test.ts\'');
-  const ip = await sh('ip', ['addr', 'replace', `${NODE_IP}/32`, 'dev', 'lo']);
-  if (ip.code !== 0) throw new Error(`ip addr add ${NODE_IP} dev lo: ${ip.stderr}`);
-  cp = await startControlPlane();
-  env = makeEnv();
-  // PF_DEBUG=1: the daemon logs at debug level (streams, dialers), shown when kubectl's error does not come
-  if (process.env.PF_DEBUG) env.globals = env.globals.map((g) => (g === 'warn' ? 'debug' : g));
-  kubeletPort = await freePort(NODE_IP);
-  await startNode();
-  await waitUntil(async () => (await node().catch(() => undefined))?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' || undefined, 40_000, `${NODE} Ready`);
+  await cluster.start();
   // httpd on 127.0.0.1 of the pod's network namespace only: reachable through the node's dial and nothing else
   await kubectl(['apply', '-f', '-'], `
 apiVersion: v1
@@ -178,28 +125,16 @@ spec:
         periodSeconds: 1
 `);
   await kubectl(['wait', '--for=condition=Ready', 'pod/web', '--timeout=90s']);
-  const sandboxes = fs.readdirSync(path.join(env.runRoot, 'runtime', 'sandboxes'));
+  const sandboxes = fs.readdirSync(path.join(cluster.env.runRoot, 'runtime', 'sandboxes'));
   expect(sandboxes).toHaveLength(1);
   sandboxId = sandboxes[0]!;
 }, 600_000);
 
 afterAll(async () => {
   for (const f of forwards) await f.stop().catch(() => undefined);
-  await cp?.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
-  let leaks: string[] = [];
-  if (env) {
-    await waitUntil(() => leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, 'pods gone').catch(() => undefined);
-    leaks = leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process'));
-  }
-  await daemon?.stop().catch(() => undefined);
   // no dialer (nor anything else of the node) outlives the daemon and its pods
-  if (env) leaks.push(...leakedProcesses(env.dir).map((p) => `process ${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`));
-  await cp?.down();
-  if (env) {
-    removeCgroup(env.cgroupParent);
-    fs.rmSync(env.dir, { recursive: true, force: true });
-  }
-  expect(leaks).toEqual([]);
+  const processes = () => leakedProcesses(cluster.env.dir).map((p) => `process ${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+  expect(await cluster.teardown({ afterDaemonStop: processes })).toEqual([]);
 }, 240_000);
 
 describe('kubectl port-forward through the API server', () => {
@@ -207,8 +142,8 @@ describe('kubectl port-forward through the API server', () => {
     expect((await node()).status.declaredFeatures).toContain('ExtendWebSocketsToKubelet');
     const host = await new Promise<string>((resolve) => net.connect(8080, '127.0.0.1').once('connect', () => resolve('open')).once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error')));
     expect(host).toBe('ECONNREFUSED');
-    const pki = path.join(cp.dir, 'pki');
-    const curl = (p: string, extra: string[] = []) => sh('curl', ['-sk', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', '--cert', path.join(pki, 'admin.crt'), '--key', path.join(pki, 'admin.key'), ...extra, `https://${NODE_IP}:${kubeletPort}${p}`]);
+    const pki = path.join(cluster.cp.dir, 'pki');
+    const curl = (p: string, extra: string[] = []) => sh('curl', ['-sk', '--max-time', '10', '-o', '-', '-w', '\n%{http_code}', '--cert', path.join(pki, 'admin.crt'), '--key', path.join(pki, 'admin.key'), ...extra, `https://${NODE_IP}:${cluster.kubeletPort}${p}`]);
     const plain = await curl('/portForward/default/web');
     expect(plain.stdout).toMatch(/^Upgrade request required: port-forward streams over SPDY\/3\.1.*\n\n400$/s);
     const missing = await curl('/portForward/default/nope', ['-H', 'Connection: Upgrade', '-H', 'Upgrade: SPDY/3.1', '-H', 'X-Stream-Protocol-Version: portforward.k8s.io']);
@@ -272,16 +207,16 @@ describe('kubectl port-forward through the API server', () => {
     await good.stop();
     await again.stop();
     // every dialer of those connections is gone
-    await waitUntil(() => leakedProcesses(env.dir).every((p) => !fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dial')) || undefined, 10_000, 'dialers gone');
+    await waitUntil(() => leakedProcesses(cluster.env.dir).every((p) => !fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('dial')) || undefined, 10_000, 'dialers gone');
   }, 120_000);
 
   it('the daemon stops promptly with a forward open: its dialers go, kubectl loses the connection', async () => {
     const f = await portForward([8080]);
     const hold = rawRequest(f.local.get(8080)!, 'GET / HTTP/1.0\r\n'); // httpd waits for the rest: a dialer stays
-    const dialers = () => leakedProcesses(env.dir).filter((p) => / dial /.test(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')));
+    const dialers = () => leakedProcesses(cluster.env.dir).filter((p) => / dial /.test(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')));
     await waitUntil(() => dialers().length === 1 || undefined, 10_000, 'a dialer running');
     const t0 = Date.now();
-    await daemon.stop(); // the pod keeps running; the next test's daemon adopts it
+    await cluster.daemon.stop(); // the pod keeps running; the next test's daemon adopts it
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(dialers()).toEqual([]);
     expect(await f.exited).not.toBe(0);
@@ -290,7 +225,7 @@ describe('kubectl port-forward through the API server', () => {
   }, 60_000);
 
   it('with --feature-gates=ExtendWebSocketsToKubelet=false the API server tunnels to the node over SPDY/3.1: the same works', async () => {
-    await startNode(['--feature-gates', 'ExtendWebSocketsToKubelet=false']);
+    await cluster.restartDaemon(['--feature-gates', 'ExtendWebSocketsToKubelet=false']);
     await waitUntil(async () => (await node()).status.declaredFeatures === undefined || undefined, 30_000, 'declaredFeatures gone from the Node');
     await kubectl(['wait', '--for=condition=Ready', 'pod/web', '--timeout=60s']);
     const before = await streamingRequests();

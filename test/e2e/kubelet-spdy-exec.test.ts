@@ -7,63 +7,28 @@
 // Run as root in a network namespace of its own:
 //   unshare --net -- bash -c 'ip link set lo up && exec npx vitest run test/e2e/kubelet-spdy-exec.test.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { startControlPlane, type ControlPlane } from '../helpers/control-plane.js';
-import { makeEnv, leakedProcesses, leftovers, removeCgroup, waitUntil, BUSYBOX, type Env } from './helpers.js';
-import { startDaemon, type DaemonHandle } from './daemon-helpers.js';
+import type { ControlPlane } from '../helpers/control-plane.js';
+import { leakedProcesses, waitUntil, BUSYBOX, type Env } from './helpers.js';
+import { attachablePod, attachToReader, clusterNode, streamingRequests as streamingRequestsFor, withTmux, type Tmux } from './cluster-node.js';
 
 const NODE = 'se-a';
 /** the node's InternalIP, on lo of this test's network namespace (as kubelet-portforward.test.ts) */
 const NODE_IP = '10.253.253.3';
+/** every daemon of this file: the Node does not declare the feature */
+const GATE = ['--feature-gates', 'ExtendWebSocketsToKubelet=false'];
+// SE_DEBUG=1: the daemon logs at debug level (streams, sessions)
+const cluster = clusterNode({ node: NODE, ip: NODE_IP, testFile: 'test/e2e/kubelet-spdy-exec.test.ts', daemonFlags: GATE, debug: !!process.env.SE_DEBUG });
+const { kubectl, json } = cluster;
 let cp: ControlPlane;
 let env: Env;
-let daemon: DaemonHandle;
 let kubeletPort: number;
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function sh(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60_000, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const e = err as (Error & { code?: number | string }) | null;
-      resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-async function kubectl(args: string[], input?: string): Promise<string> {
-  const r = await cp.kubectl(args, input === undefined ? {} : { input });
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}\n--- daemon:\n${daemon?.proc.stderr().slice(-3000)}`);
-  return r.stdout;
-}
-const json = async (args: string[]) => JSON.parse(await kubectl([...args, '-o', 'json']));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** apiserver_websocket_streaming_requests_total for a subresource (exec, attach), by proxy_type */
-async function streamingRequests(subresource: string): Promise<Record<string, number>> {
-  const m = await kubectl(['get', '--raw', '/metrics']);
-  const out: Record<string, number> = {};
-  for (const x of m.matchAll(/^apiserver_websocket_streaming_requests_total\{([^}]*)\} (\d+)$/gm)) {
-    if (!x[1]!.includes(`subresource="${subresource}"`)) continue;
-    out[/proxy_type="([^"]+)"/.exec(x[1]!)![1]!] = Number(x[2]);
-  }
-  return out;
-}
+const streamingRequests = (subresource: string) => streamingRequestsFor(kubectl, subresource);
 
 /** The translated count went up by at least n and nothing went to the node as a WebSocket. */
 function expectTranslated(before: Record<string, number>, after: Record<string, number>, n: number): void {
@@ -71,27 +36,8 @@ function expectTranslated(before: Record<string, number>, after: Record<string, 
   expect(after.proxied_to_kubelet ?? 0).toBe(before.proxied_to_kubelet ?? 0);
 }
 
-/** kubectl in a detached tmux session (a real terminal, 80x24), as kubelet-api.test.ts */
-async function tmux(args: string[]) {
-  const sock = `nodelet-se-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const rc = path.join(env.dir, `${sock}.rc`);
-  const t = (a: string[]) => sh('tmux', ['-L', sock, ...a]);
-  const cmd = [path.join(cp.binDir, 'kubectl'), '--kubeconfig', cp.kubeconfig, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const started = await t(['-f', '/dev/null', 'new-session', '-d', '-s', 'k', '-x', '80', '-y', '24', `${cmd}; echo $? > ${rc}; sleep 600`]);
-  if (started.code !== 0) throw new Error(`tmux: ${started.stderr}`);
-  await t(['set-option', '-t', 'k', 'window-size', 'manual']);
-  const screen = async () => (await t(['capture-pane', '-p', '-J', '-t', 'k', '-S', '-200'])).stdout.replace(/[ \t]+$/gm, '');
-  return {
-    keys: async (...k: string[]) => void (await t(['send-keys', '-t', 'k', ...k])),
-    resize: async (cols: number, rows: number) => void (await t(['resize-window', '-t', 'k', '-x', String(cols), '-y', String(rows)])),
-    until: (re: RegExp, what: string) =>
-      waitUntil(async () => re.test(await screen()) || undefined, 20_000, what).catch(async (e) => {
-        throw new Error(`${(e as Error).message}; screen:\n${await screen()}`);
-      }),
-    exitCode: () => waitUntil(() => (fs.existsSync(rc) ? Number(fs.readFileSync(rc, 'utf8').trim()) : undefined), 20_000, 'kubectl exited'),
-    kill: () => void t(['kill-server']),
-  };
-}
+/** kubectl in a detached tmux session (a real terminal, 80x24) for `fn`, killed after it, as kubelet-api.test.ts */
+const inTmux = <T>(args: string[], fn: (t: Tmux) => Promise<T>) => withTmux(cp, env, args, fn);
 
 /** An upgrade straight to the node (admin's client certificate): the response's status and headers. */
 function upgradeToNode(p: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
@@ -117,12 +63,6 @@ function upgradeToNode(p: string, headers: Record<string, string>): Promise<{ st
 
 const node = async () => json(['get', 'node', NODE]);
 
-async function startNode(): Promise<void> {
-  const kc = await cp.nodeKubeconfig(NODE);
-  daemon = await startDaemon(env, ['--kubeconfig', kc, '--node-name', NODE, '--node-ip', NODE_IP, '--node-status-update-frequency', '2000',
-    '--kubelet-port', String(kubeletPort), '--kubelet-address', NODE_IP, '--feature-gates', 'ExtendWebSocketsToKubelet=false']);
-}
-
 /** pids of `sleep <n>` anywhere on the host (the exec'd command in the container) */
 function sleepers(n: string): number[] {
   const out: number[] = [];
@@ -136,17 +76,8 @@ function sleepers(n: string): number[] {
 }
 
 beforeAll(async () => {
-  if (Object.keys(os.networkInterfaces()).some((i) => i !== 'lo'))
-    throw new Error('run this test inside its own network namespace: unshare --net -- bash -c \'ip link set lo up && exec npx vitest run test/e2e/kubelet-spdy-exec.test.ts\'');
-  const ip = await sh('ip', ['addr', 'replace', `${NODE_IP}/32`, 'dev', 'lo']);
-  if (ip.code !== 0) throw new Error(`ip addr add ${NODE_IP} dev lo: ${ip.stderr}`);
-  cp = await startControlPlane();
-  env = makeEnv();
-  // SE_DEBUG=1: the daemon logs at debug level (streams, sessions)
-  if (process.env.SE_DEBUG) env.globals = env.globals.map((g) => (g === 'warn' ? 'debug' : g));
-  kubeletPort = await freePort(NODE_IP);
-  await startNode();
-  await waitUntil(async () => (await node().catch(() => undefined))?.status?.conditions?.find((c: any) => c.type === 'Ready')?.status === 'True' || undefined, 40_000, `${NODE} Ready`);
+  await cluster.start();
+  ({ cp, env, kubeletPort } = cluster);
   await kubectl(['apply', '-f', '-'], `
 apiVersion: v1
 kind: Pod
@@ -158,39 +89,14 @@ spec:
       image: ${BUSYBOX}
       imagePullPolicy: IfNotPresent
       command: [sleep, '3600']
----
-apiVersion: v1
-kind: Pod
-metadata: { name: attachable }
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: reader
-      image: ${BUSYBOX}
-      imagePullPolicy: IfNotPresent
-      stdin: true
-      stdinOnce: true
-      command: [sh, -c, 'echo ready; while read l; do echo "got:$l"; echo "err:$l" >&2; done; echo "stdin closed"']
-`);
+---${attachablePod()}`);
   await kubectl(['wait', '--for=condition=Ready', 'pod/shell', 'pod/attachable', '--timeout=90s']);
 }, 600_000);
 
 afterAll(async () => {
-  await cp?.kubectl(['delete', 'pods', '--all', '--wait=true', '--timeout=60s']).catch(() => undefined);
-  let leaks: string[] = [];
-  if (env) {
-    await waitUntil(() => leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process')).length === 0 || undefined, 60_000, 'pods gone').catch(() => undefined);
-    leaks = leftovers(env, { daemon: true }).filter((l) => !l.startsWith('process'));
-  }
-  await daemon?.stop().catch(() => undefined);
-  if (env) leaks.push(...leakedProcesses(env.dir).map((p) => `process ${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`));
-  await cp?.down();
-  if (env) {
-    removeCgroup(env.cgroupParent);
-    fs.rmSync(env.dir, { recursive: true, force: true });
-  }
-  expect(leaks).toEqual([]);
+  // nothing of the node outlives the daemon and its pods (an exec's command neither)
+  const processes = () => leakedProcesses(env.dir).map((p) => `process ${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ')}`);
+  expect(await cluster.teardown({ afterDaemonStop: processes })).toEqual([]);
 }, 240_000);
 
 describe('kubectl exec / attach through an API server that speaks SPDY/3.1 to the node', () => {
@@ -238,8 +144,7 @@ describe('kubectl exec / attach through an API server that speaks SPDY/3.1 to th
   }, 120_000);
 
   it('kubectl exec -it in a terminal (tmux): TERM, the window size and its resize on the resize stream, exit code', async () => {
-    const t = await tmux(['exec', '-it', 'shell', '--', 'sh']);
-    try {
+    await inTmux(['exec', '-it', 'shell', '--', 'sh'], async (t) => {
       await t.until(/# ?$/m, 'a shell prompt');
       await t.keys('echo "term=$TERM"; stty size', 'Enter');
       await t.until(/term=xterm\n24 80\n/, 'TERM and the 80x24 window');
@@ -248,22 +153,12 @@ describe('kubectl exec / attach through an API server that speaks SPDY/3.1 to th
       await t.until(/\n30 100\n/, 'the resized window');
       await t.keys('exit 4', 'Enter');
       expect(await t.exitCode()).toBe(4);
-    } finally {
-      t.kill();
-    }
+    });
   }, 90_000);
 
   it('kubectl attach -i to a container with stdin + stdinOnce: lines in, stdout and stderr back apart, EOF ends the container', async () => {
     const before = await streamingRequests('attach');
-    await waitUntil(async () => (await kubectl(['logs', 'attachable'])).includes('ready') || undefined, 20_000, 'reader ready');
-    const r = await cp.kubectl(['attach', '-i', 'attachable', '-c', 'reader'], { input: 'one\ntwo\n', timeoutMs: 60_000 });
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('got:one\ngot:two\n');
-    expect(r.stdout).not.toContain('ready'); // attach sees the output from then on
-    expect(r.stderr).toContain('err:one\nerr:two\n');
-    await waitUntil(async () => (await json(['get', 'pod', 'attachable'])).status.containerStatuses[0]?.state?.terminated || undefined, 30_000, 'reader exited');
-    const logged = (await kubectl(['logs', 'attachable'])).split('\n');
-    expect(logged.filter((l) => !l.startsWith('err:'))).toEqual(['ready', 'got:one', 'got:two', 'stdin closed', '']);
+    await attachToReader(cluster, ['logs', 'attachable']);
     expectTranslated(before, await streamingRequests('attach'), 1);
   }, 120_000);
 
@@ -271,14 +166,14 @@ describe('kubectl exec / attach through an API server that speaks SPDY/3.1 to th
     const proc = cp.kubectl(['exec', 'shell', '--', 'sh', '-c', 'echo started; exec sleep 1717'], { timeoutMs: 60_000 });
     await waitUntil(() => sleepers('1717').length === 1 || undefined, 20_000, 'the exec running');
     const t0 = Date.now();
-    await daemon.stop(); // the pods keep running; the next daemon adopts them
+    await cluster.daemon.stop(); // the pods keep running; the next daemon adopts them
     expect(Date.now() - t0).toBeLessThan(10_000);
     const r = await proc;
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('started\n');
     expect(r.stderr).toContain('the kubelet server is stopping'); // not the success an empty error stream would be
     await waitUntil(() => sleepers('1717').length === 0 || undefined, 10_000, 'the exec killed');
-    await startNode();
+    await cluster.restartDaemon(GATE);
     await waitUntil(async () => (await cp.kubectl(['exec', 'shell', '--', 'echo', 'back'])).stdout === 'back\n' || undefined, 60_000, 'exec through the new daemon');
   }, 120_000);
 });
