@@ -16,11 +16,13 @@
 // of the containers plus restartable init containers (sidecars), or the
 // largest init container with the sidecars started before it, whichever is
 // larger; pod-level spec.resources.requests for cpu/memory/hugepages when
-// set; plus spec.overhead. A rejected pod becomes Failed with the reason and
+// set (after the API server's defaulting: limits alone mean requests = limits);
+// plus spec.overhead. A rejected pod becomes Failed with the reason and
 // "Pod was rejected: <message>" (kubelet's rejectPod).
 
 import { quantityNano, tryParseQuantity } from './quantity.js';
 import type { Quantity } from './api-types.js';
+import { podLevelResources } from './qos.js';
 
 // ---------------------------------------------------------------- types (the subset of core/v1 read here)
 
@@ -203,9 +205,10 @@ export function podRequests(pod: AdmissionPod, dropMissing?: (name: string) => b
     }
   }
   maxInto(result, initMax);
-  const podLevel = pod.spec.resources?.requests;
+  // spec.resources as the API server stores it (SetDefaults_Pod: pod-level limits alone default the requests)
+  const podLevel = podLevelResources(pod)?.requests;
   if (podLevel && Object.keys(podLevel).some(isSupportedPodLevelResource)) {
-    for (const [k, v] of toAmounts(podLevel)) if (isSupportedPodLevelResource(k)) result.set(k, v);
+    for (const [k, v] of toAmounts(podLevel as Record<string, Quantity>)) if (isSupportedPodLevelResource(k)) result.set(k, v);
   }
   if (pod.spec.overhead) addTo(result, toAmounts(pod.spec.overhead));
   return result;

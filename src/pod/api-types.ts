@@ -415,6 +415,12 @@ export interface PodSpec {
   /** used by kubelet only for IsCriticalPod (oom_score_adj of node-critical pods) */
   priority?: number;
   priorityClassName?: string;
+  /**
+   * Pod-level requests and limits (PodLevelResources, beta and on by default since v1.34): cpu, memory,
+   * hugepages-*. Set (even `{}`), they decide the QoS class; the pod cgroup gets their limits (src/pod/qos.ts).
+   * `claims` is refused by validation, as the API server does.
+   */
+  resources?: ResourceRequirements & { claims?: { name?: string; request?: string }[] };
 }
 
 // ---------------------------------------------------------------- status

@@ -10,7 +10,7 @@ import type { ContainerConfig, PodSandboxConfig, PortMapping, VolumeMount as Run
 import { NodeletError } from '../errors.js';
 import type { Container, Pod, PodObjects, SeccompProfile } from './api-types.js';
 import { expand, resolveEnv, createContainerConfigError, type EnvContext } from './env.js';
-import { containerLimits, containerRequests, getPodQOS, podResources } from './qos.js';
+import { containerRequests, downwardAPIAllocatable, effectiveContainerLimits, getPodQOS, podResources } from './qos.js';
 
 /**
  * Kubernetes' command rules: `command` replaces the image ENTRYPOINT and
@@ -99,7 +99,8 @@ export interface BuiltContainerConfig {
 /** Throws CreateContainerConfigError (ERR_CREATE_CONTAINER_CONFIG) for unresolved references or mounts. */
 export function buildContainerConfig(input: ContainerConfigInput): BuiltContainerConfig {
   const { pod, container: c, image } = input;
-  const { env, warnings } = resolveEnv(pod, c, input);
+  // env resourceFieldRef: a limit the container lacks reads the pod-level one (defaultPodLimitsForDownwardAPI)
+  const { env, warnings } = resolveEnv(pod, c, { ...input, nodeAllocatable: downwardAPIAllocatable(pod, input.nodeAllocatable) });
   const argv = computeArgv(c, image.config, env);
   if (argv.length === 0)
     throw createContainerConfigError(c.name, `no command specified: image ${c.image} has no ENTRYPOINT or CMD; set command in the pod spec`);
@@ -136,7 +137,8 @@ export function buildContainerConfig(input: ContainerConfigInput): BuiltContaine
   const security = mergeSecurity(pod, c, input.seccompDefault);
   verifyRunAsNonRoot(pod, c, security, image.config.user);
   const req = containerRequests(c);
-  const lim = containerLimits(c);
+  // under pod-level resources a container without its own limit gets the pod-level one (kuberuntime getCPULimit/getMemoryLimit)
+  const lim = effectiveContainerLimits(pod, c);
   const name = pod.metadata.name!;
   const config: ContainerConfig = {
     name: c.name,

@@ -102,6 +102,7 @@ export const SHAPES: Record<string, Shape> = {
     enableServiceLinks: 'b',
     priority: 'i',
     priorityClassName: 's',
+    resources: 'resources', // pod-level (PodLevelResources): src/pod/qos.ts, validated in src/pod/validation.ts
   },
   container,
   restartRule: { action: 's', exitCodes: 'restartRuleExitCodes' },

@@ -9,6 +9,7 @@ import { duplicate, forbidden, invalid, notFoundValue, notSupported, required, t
 import { checkShape, UNSUPPORTED_VOLUME_SOURCES } from './schema.js';
 import { APPARMOR_ANNOTATION_PREFIX } from './security-admission.js';
 import { compareQuantity, tryParseQuantity } from './quantity.js';
+import { aggregateContainerResources, formatQuantity, isOvercommitAllowed, isSupportedPodLevelResource, podLevelResources, toAmount, type Amount } from './qos.js';
 
 // ------------------------------------------------------------- name rules
 
@@ -308,6 +309,150 @@ function validateResources(field: string, c: Container, errs: FieldError[], warn
     if (req && lim && compareQuantity(req, lim) > 0)
       errs.push(invalid(`${field}.resources.requests`, req.text, `must be less than or equal to ${k} limit of ${lim.text}`));
   }
+}
+
+// ------------------------------------------------------------- pod-level resources
+
+// validation.go validatePodResources (v1.36, PodLevelResources on): validatePodResourceRequirements
+// (validateResourceRequirements with validatePodResourceName) and validatePodResourceConsistency, on the
+// defaulted spec.resources (podLevelResources), as the API server validates the defaulted object.
+const QNAME_FMT = '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]';
+const QNAME_MSG = `must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '${QNAME_FMT}')`;
+const STANDARD_RESOURCES = new Set(
+  'cpu memory ephemeral-storage requests.cpu requests.memory requests.ephemeral-storage limits.cpu limits.memory limits.ephemeral-storage pods resourcequotas services replicationcontrollers secrets configmaps persistentvolumeclaims storage requests.storage services.nodeports services.loadbalancers'.split(' '),
+);
+const INTEGER_RESOURCES = new Set('pods resourcequotas services replicationcontrollers secrets configmaps persistentvolumeclaims services.nodeports services.loadbalancers'.split(' '));
+const POD_LEVEL_SUPPORTED = ['cpu', 'hugepages-', 'memory']; // sets.List(SupportedPodLevelResources())
+const QUANTITY_MSG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/** validation.IsQualifiedName (content.IsLabelKey) messages. */
+function qualifiedNameMsgs(v: string): string[] {
+  const parts = v.split('/');
+  const msgs: string[] = [];
+  let name: string;
+  if (parts.length === 1) name = parts[0]!;
+  else if (parts.length === 2) {
+    const prefix = parts[0]!;
+    name = parts[1]!;
+    if (prefix.length === 0) msgs.push('prefix part must be non-empty');
+    else {
+      if (prefix.length > 253) msgs.push('prefix part must be no more than 253 characters');
+      if (!DNS1123_SUBDOMAIN.test(prefix)) msgs.push(`prefix part ${SUBDOMAIN_MSG}`);
+    }
+  } else return [`a valid label key ${QNAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
+  if (name.length === 0) msgs.push('name part must be non-empty');
+  else if (name.length > 63) msgs.push('name part must be no more than 63 characters');
+  if (!new RegExp(`^${QNAME_FMT}$`).test(name)) msgs.push(`name part ${QNAME_MSG}`);
+  return msgs;
+}
+
+const isNativeResource = (k: string) => !k.includes('/') || k.includes('kubernetes.io/');
+/** helper.IsExtendedResourceName: outside kubernetes.io, "requests.<name>" a qualified name */
+const isExtendedResource = (k: string) => !isNativeResource(k) && !k.startsWith('requests.') && qualifiedNameMsgs(`requests.${k}`).length === 0;
+
+/** validatePodResourceName */
+function podResourceNameErrors(k: string, fp: string): FieldError[] {
+  const msgs = qualifiedNameMsgs(k);
+  if (msgs.length) return msgs.map((m) => invalid(fp, k, m));
+  if (!k.includes('/') && !STANDARD_RESOURCES.has(k) && !k.startsWith('hugepages-') && !k.startsWith('requests.hugepages-'))
+    return [invalid(fp, k, 'must be a standard resource type or fully qualified')];
+  if (!isSupportedPodLevelResource(k)) return [notSupported(fp, k, POD_LEVEL_SUPPORTED)];
+  return [];
+}
+
+/** ValidateResourceQuantityValue */
+function podQuantityErrors(k: string, a: Amount, fp: string): FieldError[] {
+  const out: FieldError[] = [];
+  const text = formatQuantity(a);
+  if (a.nano < 0n) out.push(invalid(fp, text, 'must be greater than or equal to 0'));
+  if ((INTEGER_RESOURCES.has(k) || isExtendedResource(k)) && a.nano % 1_000_000_000n !== 0n) out.push(invalid(fp, text, 'must be an integer'));
+  return out;
+}
+
+/** validateResourceQuantityHugePageValue: a whole number of pages (AllowIndivisibleHugePagesValues is off for a new pod). */
+function hugePageErrors(k: string, a: Amount, fp: string): FieldError[] {
+  if (!k.startsWith('hugepages-')) return [];
+  const page = toAmount(k.slice('hugepages-'.length));
+  const divisible = !!page && page.nano > 0n && page.nano % 1_000_000_000n === 0n && ceilValue(a) % ceilValue(page) === 0n;
+  const text = formatQuantity(a);
+  return divisible ? [] : [invalid(fp, text, `${text} is not positive integer multiple of ${k}`)];
+}
+const ceilValue = (a: Amount) => (a.nano >= 0n ? (a.nano + 999_999_999n) / 1_000_000_000n : a.nano / 1_000_000_000n);
+
+function validatePodLevelResources(pod: Pod, errs: FieldError[], warnings: string[]): void {
+  const s = pod.spec;
+  const r = s.resources;
+  if (r === undefined || r === null) return;
+  const f = 'spec.resources';
+  if ((s as { os?: { name?: string } }).os?.name === 'windows') {
+    errs.push(forbidden(f, 'may not be set for a windows pod'));
+    return;
+  }
+  if (r.claims !== undefined && r.claims !== null) errs.push(forbidden(`${f}.claims`, 'claims may not be set for Resources at pod-level'));
+  const pl = podLevelResources(pod)!;
+  const limits = new Map<string, Amount>();
+  const requests = new Map<string, Amount>();
+  let cpuOrMemory = false;
+  let hugePages = false;
+  for (const [which, list, parsed] of [['limits', pl.limits, limits], ['requests', pl.requests, requests]] as const) {
+    for (const [k, v] of Object.entries(list)) {
+      const fp = `${f}.${which}[${k}]`;
+      errs.push(...podResourceNameErrors(k, fp));
+      const a = toAmount(v);
+      if (!a) {
+        errs.push(invalid(fp, v, QUANTITY_MSG));
+        continue;
+      }
+      parsed.set(k, a);
+      errs.push(...podQuantityErrors(k, a, fp));
+      if (which === 'requests') {
+        // request <= limit; non-overcommitable resources (hugepages) need request = limit
+        const lim = limits.get(k);
+        if (lim) {
+          if (a.nano !== lim.nano && !isOvercommitAllowed(k)) errs.push(invalid(`${f}.requests`, formatQuantity(a), `must be equal to ${k} limit of ${formatQuantity(lim)}`));
+          else if (a.nano > lim.nano) errs.push(invalid(`${f}.requests`, formatQuantity(a), `must be less than or equal to ${k} limit of ${formatQuantity(lim)}`));
+        } else if (!(k in pl.limits) && !isOvercommitAllowed(k)) errs.push(required(`${f}.limits`, 'Limit must be set for non overcommitable resources'));
+      }
+      errs.push(...hugePageErrors(k, a, fp));
+      if (k === 'cpu' || k === 'memory') cpuOrMemory = true;
+      if (k.startsWith('hugepages-')) {
+        hugePages = true;
+        warnings.push(`${f}.${which}.${k}: ${k} is not enforced by nodelet`);
+      }
+    }
+  }
+  if (!cpuOrMemory && hugePages) errs.push(forbidden(f, 'HugePages require cpu or memory'));
+  // validateResourceClaimNames: nodelet has no spec.resourceClaims, so every name is unknown
+  if (Array.isArray(r.claims)) {
+    const seen = new Set<string>();
+    r.claims.forEach((c, i) => {
+      const name = c?.name;
+      if (!name) return errs.push(required(`${f}.claims[${i}]`));
+      const key = c.request ? `${name}/${c.request}` : name;
+      if (seen.has(key)) return errs.push(duplicate(`${f}.claims[${i}]`, key));
+      seen.add(key);
+      errs.push({ field: `${f}.claims[${i}]`, type: 'NotFound', value: name, detail: 'must be one of the names in pod.spec.resourceClaims which is empty' });
+    });
+  }
+  // validatePodResourceConsistency
+  for (const [k, agg] of aggregateContainerResources(pod, 'requests')) {
+    const podReq = requests.get(k);
+    if (podReq && agg.nano > podReq.nano)
+      errs.push(invalid(`${f}.requests[${k}]`, formatQuantity(podReq), `must be greater than or equal to aggregate container requests of ${formatQuantity(agg)}`));
+  }
+  for (const [k, agg] of aggregateContainerResources(pod, 'limits')) {
+    const podLim = limits.get(k);
+    if (k.startsWith('hugepages-') && podLim && agg.nano > podLim.nano)
+      errs.push(invalid(`${f}.limits[${k}]`, formatQuantity(podLim), `must be greater than or equal to aggregate container limits of ${formatQuantity(agg)}`));
+  }
+  (s.containers ?? []).forEach((c, i) => {
+    for (const [k, v] of Object.entries(c?.resources?.limits ?? {})) {
+      const podLim = limits.get(k);
+      const lim = toAmount(v);
+      if (podLim && lim && lim.nano > podLim.nano)
+        errs.push(invalid(`${f}.containers[${i}][${k}].limits`, formatQuantity(lim), `must be less than or equal to pod limits of ${formatQuantity(podLim)}`));
+    }
+  });
 }
 
 const CONTAINER_RESTART_POLICIES = ['Always', 'Never', 'OnFailure']; // sets.List order, as the API server lists them
@@ -636,6 +781,7 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
       hostPorts.set(key, f);
     });
   }
+  validatePodLevelResources(pod, errs, warnings);
 
   oneOf('spec.restartPolicy', s.restartPolicy, ['Always', 'OnFailure', 'Never'], errs);
   oneOf('spec.dnsPolicy', s.dnsPolicy, ['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'], errs);

@@ -1,7 +1,9 @@
 // kubelet v1.36 / containerd v2 parity seen through the daemon's pod status: the resolved identity
 // (status.containerStatuses[].user.linux) with supplementalGroupsPolicy Merge and Strict, hostNetwork
 // pods' podIP(s) and POD_IP being the node's, OOMKilled when a worker is the OOM victim, and a
-// node-critical static pod's oom_score_adj. Real CLI, runtime, cgroups (run as root in `unshare --net`).
+// node-critical static pod's oom_score_adj; pod-level spec.resources (PodLevelResources, on in v1.36): the pod
+// cgroup's limits, containers without limits held to them, QoS class, downward API. Real CLI, runtime, cgroups (run
+// as root in `unshare --net`).
 import { afterEach, describe, expect, it } from 'vitest';
 import fs from 'node:fs';
 import { BUSYBOX, makeEnv, type Env } from './helpers.js';
@@ -16,7 +18,10 @@ afterEach(async () => {
   env = undefined;
 });
 
-const post = async (yaml: string) => expect((await api(daemon!.socket, 'POST', '/api/v1/namespaces/default/pods', yaml, 'application/yaml')).status).toBe(201);
+const post = async (yaml: string) => {
+  const r = await api(daemon!.socket, 'POST', '/api/v1/namespaces/default/pods', yaml, 'application/yaml');
+  expect(r.status, r.body).toBe(201);
+};
 const done = (p: any) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 
 describe('parity with kubelet/containerd (runtime)', () => {
@@ -106,5 +111,74 @@ spec:
     const own = Number(fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim());
     const want = (capEff & (1n << 24n)) !== 0n ? -997 : Math.max(-997, own);
     expect(cstatus(crit, 'main').state.terminated.message.trim()).toBe(String(want));
+  });
+
+  it('pod-level spec.resources: the pod cgroup has the pod limits, containers without limits get them, QoS from them, downward API, OOMKilled', async () => {
+    env = makeEnv();
+    daemon = await startDaemon(env);
+    // limits only: the API server's defaulting makes them the requests too, so Guaranteed (v1.36 GetPodQOS)
+    await post(`
+apiVersion: v1
+kind: Pod
+metadata: { name: plr }
+spec:
+  restartPolicy: Never
+  resources: { limits: { memory: 64Mi, cpu: 500m } }
+  containers:
+    - name: main
+      image: ${BUSYBOX}
+      command: ["sleep", "3600"]
+    - name: hog
+      image: ${BUSYBOX}
+      command: ["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"]
+    - name: dapi
+      image: ${BUSYBOX}
+      env:
+        - { name: MEM, valueFrom: { resourceFieldRef: { resource: limits.memory, divisor: 1Mi } } }
+        - { name: CPU, valueFrom: { resourceFieldRef: { resource: limits.cpu, divisor: 1m } } }
+      command: ["sh", "-c", "echo $MEM $CPU > /dev/termination-log"]
+`);
+    // a memory limit only (and a request): Burstable, no cpu quota
+    await post(`
+apiVersion: v1
+kind: Pod
+metadata: { name: plr-burstable }
+spec:
+  restartPolicy: Never
+  resources: { requests: { memory: 32Mi }, limits: { memory: 64Mi } }
+  containers:
+    - name: main
+      image: ${BUSYBOX}
+      command: ["sleep", "3600"]
+`);
+    const v2 = fs.statfsSync('/sys/fs/cgroup').type === 0x63677270;
+    const rd = (ctrl: string, cg: string, file: string) => fs.readFileSync(v2 ? `/sys/fs/cgroup${cg}/${file}` : `/sys/fs/cgroup/${ctrl}${cg}/${file}`, 'utf8').trim();
+    const mem = (cg: string) => rd('memory', cg, v2 ? 'memory.max' : 'memory.limit_in_bytes');
+    const quota = (cg: string) => (v2 ? rd('cpu', cg, 'cpu.max') : `${rd('cpu', cg, 'cpu.cfs_quota_us')} ${rd('cpu', cg, 'cpu.cfs_period_us')}`);
+    const weight = (cg: string) => rd('cpu', cg, v2 ? 'cpu.weight' : 'cpu.shares');
+    const id = (p: any, name: string) => String(cstatus(p, name).containerID).replace(/^nodelet:\/\//, '');
+
+    const p = await waitPod(daemon.socket, 'plr', (x) => !!cstatus(x, 'main')?.state?.running && !!cstatus(x, 'hog')?.state?.terminated && !!cstatus(x, 'dapi')?.state?.terminated);
+    expect(p.status.qosClass).toBe('Guaranteed');
+    // the container's own cgroup has the pod-level limit (kubelet's getMemoryLimit), so the 100 MiB dd dies there
+    expect(cstatus(p, 'hog').state.terminated).toMatchObject({ reason: 'OOMKilled', exitCode: 137 });
+    expect(cstatus(p, 'dapi').state.terminated).toMatchObject({ reason: 'Completed', exitCode: 0 });
+    expect(cstatus(p, 'dapi').state.terminated.message.trim()).toBe('64 500');
+    const podCg = `${env.cgroupParent}/pod${p.metadata.uid}`; // Guaranteed: directly under the parent
+    expect(mem(podCg)).toBe(String(64 * 2 ** 20));
+    expect(quota(podCg)).toBe('50000 100000');
+    expect(weight(podCg)).toBe(v2 ? '20' : '512'); // MilliCPUToShares(500m request) = 512
+    const mainCg = `${podCg}/${id(p, 'main')}`;
+    expect(mem(mainCg)).toBe(String(64 * 2 ** 20));
+    expect(quota(mainCg)).toBe('50000 100000');
+    expect(weight(mainCg)).toBe(v2 ? '20' : '512'); // no cpu request: shares from the (pod-level) cpu limit
+
+    const b = await waitPod(daemon.socket, 'plr-burstable', (x) => !!cstatus(x, 'main')?.state?.running);
+    expect(b.status.qosClass).toBe('Burstable');
+    const bCg = `${env.cgroupParent}/burstable/pod${b.metadata.uid}`;
+    expect(mem(bCg)).toBe(String(64 * 2 ** 20));
+    expect(quota(bCg)).toBe(v2 ? 'max 100000' : '-1 100000');
+    expect(weight(bCg)).toBe(v2 ? '1' : '2'); // no cpu request anywhere
+    expect(mem(`${bCg}/${id(b, 'main')}`)).toBe(String(64 * 2 ** 20));
   });
 });
