@@ -49,7 +49,7 @@ export function oomScoreAdj(qos: QosClass, memoryRequestBytes: number | undefine
   if (qos === 'BestEffort') return BESTEFFORT_OOM_SCORE_ADJ;
   const request = memoryRequestBytes !== undefined && memoryRequestBytes > 0 ? memoryRequestBytes : 0;
   const capacity = memoryCapacityBytes > 0 ? memoryCapacityBytes : 1;
-  const adj = Math.trunc(1000 - (1000 * request) / capacity);
+  const adj = 1000 - Math.floor((1000 * request) / capacity); // Go: int64 division of the product, then the subtraction
   if (adj < 1000 + GUARANTEED_OOM_SCORE_ADJ) return 1000 + GUARANTEED_OOM_SCORE_ADJ;
   if (adj >= BESTEFFORT_OOM_SCORE_ADJ) return BESTEFFORT_OOM_SCORE_ADJ - 1;
   return adj;

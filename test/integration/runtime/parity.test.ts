@@ -38,7 +38,7 @@ describe('oom_score_adj as kubelet sets it (read from /proc/<container pid>/oom_
     await withPod({ qosClass: 'BestEffort' }, async (sb) => { expect(await adjOf(sb, {})).toBe(1000); });
     await withPod({ qosClass: 'Burstable' }, async (sb) => {
       const req = Math.floor(cap / 10);
-      expect(await adjOf(sb, { resources: { memoryRequestBytes: req } })).toBe(Math.trunc(1000 - (1000 * req) / cap));
+      expect(await adjOf(sb, { resources: { memoryRequestBytes: req } })).toBe(1000 - Math.floor((1000 * req) / cap)); // kubelet: 1000 - (1000*req)/cap in int64
       expect(await adjOf(sb, { resources: { memoryRequestBytes: 1 } })).toBe(999);
     });
   });

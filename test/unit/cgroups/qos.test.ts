@@ -37,6 +37,7 @@ describe('kubelet formulas', () => {
     expect(oomScoreAdj('Burstable', 1, 8 * GiB)).toBe(999);
     expect(oomScoreAdj('Burstable', 8 * GiB, 8 * GiB)).toBe(3);
     expect(oomScoreAdj('Burstable', 16 * GiB, 8 * GiB)).toBe(3);
+    expect(oomScoreAdj('Burstable', 32 * 1024 ** 2, 8 * GiB)).toBe(997); // 1000 - (1000*32Mi)/8Gi = 1000 - 3 (integer division), not trunc(996.09)
   });
 });
 
