@@ -19,6 +19,7 @@ import { containerConfigForHost, sandboxConfigForHost } from '../host/pod-config
 import { readTerminationMessage } from '../host/termination-message.js';
 import { httpProbe } from '../probe/probers.js';
 import { sleep } from '../sys/proc.js';
+import { crashPoint } from '../sys/crash-point.js';
 import { primaryIPv4Sync } from '../node/host-info.js';
 import { containerFieldPath } from './events.js';
 import type { ImagePuller } from './image-puller.js';
@@ -94,6 +95,9 @@ function specOf(pod: Pod, name: string): Container | undefined {
 const log = getLogger('agent.sync');
 
 export class PodSyncer {
+  /** containers whose log link this process made or found (adoptLogLinks looks once per container) */
+  private readonly linked = new Set<string>();
+
   constructor(private readonly d: SyncDeps) {}
 
   private podLogsDir(pod: Pod): string {
@@ -143,8 +147,16 @@ export class PodSyncer {
     const rt = this.d.runtime;
     let st = await this.runtimeStatus(uid);
 
-    // 0. Re-adopted containers (daemon restart): their probe workers start again with the saved results.
+    // 0. A container still `created` never started: a sync creates and starts in one go, so it is left from a daemon
+    // killed in between (the runtime adopts those whose shim ran). Nothing of it ran: it goes, and that attempt starts anew.
+    if (st.containers.some((c) => c.state === 'created')) {
+      for (const c of st.containers) if (c.state === 'created') await rt.removeContainer(c.id);
+      st = await this.runtimeStatus(uid);
+    }
+    // Re-adopted containers (daemon restart): their probe workers start again with the saved results; the log links
+    // of those a killed daemon started without getting to make them.
     this.adoptProbes(r, st);
+    this.adoptLogLinks(r, st);
 
     // 1. Terminal pods stay as they are (phase Succeeded/Failed never changes).
     if (r.terminal) {
@@ -264,10 +276,23 @@ export class PodSyncer {
     const uid = r.pod.metadata.uid!;
     const st = await this.runtimeStatus(uid);
     for (const sb of st.sandboxStatuses) await this.d.runtime.removePodSandbox(sb.id);
+    for (const c of st.containers) this.linked.delete(c.id);
     await this.d.volumes.tearDown(uid);
+    crashPoint('pod-torn-down', r.pod.metadata.name);
     this.unlinkLogs(r.pod);
     fs.rmSync(this.podLogsDir(r.pod), { recursive: true, force: true });
     this.d.prober.removePod(uid);
+  }
+
+  /** The log link of every container that started, made if missing (a daemon killed between the start and the link). */
+  private adoptLogLinks(r: PodRecord, st: PodRuntimeStatus): void {
+    const dir = this.d.containerLogLinkDir;
+    if (!dir) return;
+    for (const c of st.containers) {
+      if (!c.startedAt || this.linked.has(c.id)) continue;
+      this.linked.add(c.id);
+      if (!fs.lstatSync(containerLogLinkFor(dir, r.pod, c.name, c.id), { throwIfNoEntry: false })) this.linkLog(r.pod, c.name, c.id, c.logPath);
+    }
   }
 
   /** Probe workers for running containers that have none (a restarted daemon re-adopting them). */
@@ -386,8 +411,10 @@ export class PodSyncer {
       delete r.waiting[name];
       return;
     }
+    crashPoint('container-start-recorded', name);
     delete r.waiting[name];
     this.linkLog(pod, name, id, logPath);
+    this.linked.add(id);
     this.d.record(pod, 'Normal', 'Started', `Started container ${name}`, fp);
     this.d.onStarted?.({ uid, name, id, attempt });
     // 4. postStart: the container is not Running for the pod until the hook completes (the worker is busy)

@@ -31,10 +31,11 @@ import { resolveUserInRootfs } from './user.js';
 import { loadSeccompFor } from './seccomp/index.js';
 import { newId } from './store.js';
 import { writeFileAtomic, writeJsonAtomic } from '../sys/atomic.js';
-import { readJsonIfExists, sleep, waitAtMost } from '../sys/proc.js';
+import { processRunning, processStartTime, readJsonIfExists, sleep, waitAtMost } from '../sys/proc.js';
 import { hostOps, type HostOps } from '../sys/host.js';
 import { computePodInitPlan } from './pod-init.js';
 import { computeExitStatus } from './exit-status.js';
+import { crashPoint } from '../sys/crash-point.js';
 
 export interface NodeletRuntimeOptions {
   /** Runtime state (mounts, pinned namespaces, shim state): e.g. /run/nodelet. */
@@ -101,6 +102,10 @@ interface Live {
 }
 
 const EXEC_FRAMES_KEPT = 8;
+/** In a container directory until its container.json exists: "<pid>:<start time>" of the creating process. */
+const CREATOR_FILE = 'creator';
+/** At recovery, how long a shim spawned by a dead daemon may take to report (ShimClient's start timeout). */
+const SHIM_START_WAIT_MS = 30_000;
 
 const SIGNALS = os.constants.signals as Record<string, number>;
 
@@ -118,6 +123,8 @@ export class NodeletRuntime implements ContainerRuntime {
   private readonly nofileHard: number;
   private readonly oomFloor: number | undefined;
   private closed = false;
+  /** "<pid>:<start time>": this process, as CREATOR_FILE names it */
+  private readonly self = `${process.pid}:${processStartTime(process.pid) ?? 0}`;
   private readonly warned = new Set<string>();
 
   constructor(opts: NodeletRuntimeOptions) {
@@ -169,6 +176,7 @@ export class NodeletRuntime implements ContainerRuntime {
     try {
       fs.mkdirSync(dir, { mode: 0o711 });
       undo.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+      fs.writeFileSync(path.join(dir, CREATOR_FILE), this.self); // who is creating it, until sandbox.json exists
       // Step 1: pin the pod's namespaces (no pause process).
       const hostname = config.hostname || config.name;
       if (!config.hostNetwork || !config.hostIPC) {
@@ -178,6 +186,7 @@ export class NodeletRuntime implements ContainerRuntime {
           sysctls: sysctlPaths(config.sysctls),
         });
         undo.push(() => this.opts.pinner.unpin(sb.namespaces));
+        crashPoint('sandbox-pinned', config.name);
       }
       // Step 2: the pod cgroup, with the pod-level limits.
       await this.opts.cgroups.create(sb.cgroupPath, {
@@ -270,6 +279,7 @@ export class NodeletRuntime implements ContainerRuntime {
     }
     if (sb.podInit) await this.opts.cgroups.remove(sb.podInit.cgroupPath);
     await this.opts.pinner.unpin(sb.namespaces);
+    crashPoint('sandbox-remove-unpinned', sb.config.name);
     if (sb.shmMounted) this.host.unmountAll(sb.shmPath);
     await this.opts.cgroups.remove(sb.cgroupPath);
     fs.rmSync(this.sbDir(id), { recursive: true, force: true });
@@ -318,6 +328,7 @@ export class NodeletRuntime implements ContainerRuntime {
       fs.mkdirSync(rootfs, { recursive: true, mode: 0o711 });
       fs.mkdirSync(stateDir, { mode: 0o700 });
       undo.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+      fs.writeFileSync(path.join(dir, CREATOR_FILE), this.self); // who is creating it, until container.json exists
       const r = config.resources;
       await this.opts.cgroups.create(cgroupPath, { memoryMaxBytes: r.memoryLimitBytes, cpuLimitMilli: r.cpuLimitMilli, cpuRequestMilli: r.cpuRequestMilli, pidsMax: r.pidsLimit });
       undo.push(() => this.opts.cgroups.remove(cgroupPath));
@@ -326,6 +337,7 @@ export class NodeletRuntime implements ContainerRuntime {
       undo.push(() => this.opts.images.removeRootfs(id));
       const mounts = await this.opts.images.prepareRootfs(id, image.id);
       this.host.mountAll(mounts, rootfs);
+      crashPoint('container-mounted', config.name);
       undo.push(() => this.host.unmountAll(rootfs));
       // Step 3: who the process runs as (image USER against the rootfs's /etc/passwd).
       const sec = config.security;
@@ -356,6 +368,7 @@ export class NodeletRuntime implements ContainerRuntime {
       };
       this.saveContainer(rec);
       this.containers.set(id, { rec, plan });
+      crashPoint('container-created', config.name);
       return id;
     } catch (e) {
       for (const u of undo.reverse()) {
@@ -397,6 +410,7 @@ export class NodeletRuntime implements ContainerRuntime {
       this.emitExit(rec);
       throw e instanceof NodeletError ? e : internal('ERR_CONTAINER_START', `Cannot start container "${rec.config.name}": ${msg}`, { cause: e });
     }
+    crashPoint('container-started', rec.config.name);
     rec.pid = st.pid;
     rec.startedAt = st.startedAt;
     this.saveContainer(rec);
@@ -409,7 +423,10 @@ export class NodeletRuntime implements ContainerRuntime {
     const ac = new AbortController();
     live.abort = ac;
     live.exited = this.shim.waitExit(live.rec.stateDir, ac.signal).then(
-      (st) => this.recordExit(live.rec, st),
+      (st) => {
+        crashPoint('exit-recorded', live.rec.config.name);
+        return this.recordExit(live.rec, st);
+      },
       (e) => {
         if (ac.signal.aborted) return;
         // The shim died without an exit record (ERR_SHIM_LOST): the exit code is lost.
@@ -455,8 +472,10 @@ export class NodeletRuntime implements ContainerRuntime {
     const ev: ContainerExitEvent = { containerId: rec.id, sandboxId: rec.sandboxId, status: this.statusOf(rec) };
     rec.exitReported = this.listeners.size > 0;
     this.saveContainer(rec);
-    if (rec.exitReported) this.deliver(ev);
-    else this.pendingEvents.push(ev);
+    if (rec.exitReported) {
+      crashPoint('exit-reported', rec.config.name);
+      this.deliver(ev);
+    } else this.pendingEvents.push(ev);
   }
 
   private deliver(ev: ContainerExitEvent): void {
@@ -474,6 +493,7 @@ export class NodeletRuntime implements ContainerRuntime {
       const proc = this.host.openProcess(rec.pid); // undefined: already gone
       try {
         if (proc && timeoutSeconds > 0 && proc.signal(sig)) {
+          crashPoint('stop-signalled', rec.config.name);
           await waitAtMost(live.exited, timeoutSeconds * 1000);
         }
         if (!rec.final && proc) proc.signal(SIGNALS.SIGKILL!);
@@ -498,8 +518,10 @@ export class NodeletRuntime implements ContainerRuntime {
     // exit.json is the shim's last write: once it is there the state dir can go. Otherwise wait for the shim.
     if (rec.started && !(rec.final && rec.final.reason !== 'StartError' && rec.final.reason !== 'Unknown')) await this.waitShimGone(rec.stateDir);
     this.host.unmountAll(rec.rootfs);
+    crashPoint('remove-unmounted', rec.config.name);
     await this.opts.images.removeRootfs(rec.id);
     await this.opts.cgroups.remove(rec.cgroupPath);
+    crashPoint('remove-state-removed', rec.config.name);
     fs.rmSync(this.ctrDir(rec.id), { recursive: true, force: true });
     this.containers.delete(rec.id);
   }
@@ -627,17 +649,17 @@ export class NodeletRuntime implements ContainerRuntime {
     for (const id of listDir(path.join(this.opts.runRoot, 'sandboxes'))) {
       const sb = readJsonIfExists<SandboxRecord>(path.join(this.sbDir(id), 'sandbox.json'), { ignoreInvalid: true });
       if (sb?.id === id) this.sandboxes.set(id, sb);
-      else this.log.warn('ignoring sandbox directory without a valid sandbox.json', { dir: this.sbDir(id) });
+      else await this.removeIncomplete('sandbox', id);
     }
     for (const id of listDir(path.join(this.opts.runRoot, 'containers'))) {
       const rec = readJsonIfExists<ContainerRecord>(path.join(this.ctrDir(id), 'container.json'), { ignoreInvalid: true });
       if (rec?.id !== id) {
-        this.log.warn('ignoring container directory without a valid container.json', { dir: this.ctrDir(id) });
+        await this.removeIncomplete('container', id);
         continue;
       }
       const live: Live = { rec };
       this.containers.set(id, live);
-      if (!rec.started) continue;
+      if (!rec.started && !(await this.adoptUnrecordedStart(rec))) continue;
       if (rec.final) {
         if (!rec.exitReported) this.emitExit(rec);
         continue;
@@ -656,9 +678,68 @@ export class NodeletRuntime implements ContainerRuntime {
     }
     this.log.info('runtime state recovered', { sandboxes: this.sandboxes.size, containers: this.containers.size });
   }
+
+  /**
+   * A sandbox or container directory without its valid record (sandbox.json, container.json): a create killed
+   * before writing it, or a remove killed near its end. Nothing in it ever ran (no shim is spawned before the
+   * record): whatever is mounted under it (pinned namespaces, /dev/shm, a rootfs), a container's rootfs snapshot,
+   * and the directory go; a cgroup made meanwhile goes with the pod's cgroup tree. Left alone while the process
+   * creating it (another runtime on this run root: a `nodelet run`) is alive.
+   */
+  private async removeIncomplete(kind: 'sandbox' | 'container', id: string): Promise<void> {
+    const dir = kind === 'sandbox' ? this.sbDir(id) : this.ctrDir(id);
+    const creator = readFileOr(path.join(dir, CREATOR_FILE));
+    const [pid, start] = creator.split(':');
+    if (creator !== this.self && pid && processRunning(Number(pid), start)) {
+      this.log.warn(`${kind} directory without its record is being created by another process; left alone`, { dir, creator });
+      return;
+    }
+    this.log.warn(`removing an incomplete ${kind} directory (its create or remove was killed midway)`, { dir });
+    try {
+      this.host.unmountAll(dir, { submounts: true });
+      if (kind === 'container') await this.opts.images.removeRootfs(id);
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch (e) {
+      this.log.warn(`cannot remove an incomplete ${kind} directory`, { dir, error: describeError(e) });
+    }
+  }
+
+  /**
+   * A record without `started` whose shim ran anyway: the daemon died between spawning the shim and saving
+   * the start (the shim outlives it and records state.json, then exit.json). The shim's state wins: the record
+   * becomes started with the shim's pid and start time, and recovery goes on as for any started container.
+   * A shim still starting (spawned, no state.json yet) is waited for. False when nothing ever ran: the
+   * container stays `created` (the agent replaces it).
+   */
+  private async adoptUnrecordedStart(rec: ContainerRecord): Promise<boolean> {
+    let st = await this.shim.readState(rec.stateDir).catch(() => undefined);
+    for (const end = Date.now() + SHIM_START_WAIT_MS; !st && Date.now() < end && this.shimStarting(rec.stateDir); ) {
+      await sleep(20);
+      st = await this.shim.readState(rec.stateDir).catch(() => undefined);
+    }
+    if (!st) return false;
+    rec.started = true;
+    rec.pid = st.pid;
+    rec.startedAt = st.startedAt;
+    this.saveContainer(rec);
+    this.log.warn('container started by a shim the daemon never recorded (daemon killed while starting it): adopted', { container: rec.id.slice(0, 12), name: rec.config.name, state: st.status });
+    return true;
+  }
+
+  /** A live `nodelet-shim run <stateDir>` process (spawned, not yet reporting in state.json). */
+  private shimStarting(stateDir: string): boolean {
+    let pids: string[];
+    try { pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)); } catch { return false; }
+    const want = `\0run\0${stateDir}\0`;
+    return pids.some((p) => this.host.readFile(`/proc/${p}/cmdline`)?.includes(want) && processRunning(Number(p)));
+  }
 }
 
 // ------------------------------------------------------------------ helpers
+
+function readFileOr(f: string, dflt = ''): string {
+  try { return fs.readFileSync(f, 'utf8'); } catch { return dflt; }
+}
 
 function listDir(d: string): string[] {
   try { return fs.readdirSync(d).filter((n) => /^[0-9a-f]{64}$/.test(n)); } catch { return []; }
