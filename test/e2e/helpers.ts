@@ -27,6 +27,13 @@ export interface Env {
   cleanup(): Promise<void>;
 }
 
+// The CNI bridges outlive their pods (as with kubelet): this process's go when it ends (a run outside
+// `unshare --net` would otherwise leave them on the host).
+const bridges = new Set<string>();
+process.once('exit', () => {
+  for (const b of bridges) spawnSyncQuiet('ip', ['link', 'del', b]);
+});
+
 export function makeEnv(): Env {
   if (process.getuid?.() !== 0) throw new Error('e2e tests need root');
   if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`);
@@ -38,6 +45,7 @@ export function makeEnv(): Env {
   const cgroupParent = `/nodelet-test-${rand}`;
   const subnet = `10.${100 + (parseInt(rand.slice(0, 2), 16) % 100)}.${parseInt(rand.slice(2, 4), 16)}.0/24`;
   const bridgeName = `nlt${rand.slice(0, 8)}`;
+  bridges.add(bridgeName);
   const podLogDir = path.join(dir, 'logs');
   const logLinkDir = path.join(dir, 'containers');
   const env: Env = {

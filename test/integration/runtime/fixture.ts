@@ -2,6 +2,7 @@
 // a unique cgroup parent, a private CNI bridge/subnet, and a NodeletRuntime
 // over the real shim, cgroup manager, pinner and CNI. Everything is removed in
 // teardown(), even after failures.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -52,6 +53,7 @@ export async function makeFixture(): Promise<Fixture> {
       } finally {
         await removeCgroupTree(cgroups, cgroupParent);
         fs.rmSync(dir, { recursive: true, force: true });
+        spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' }); // the CNI bridge outlives its pods
       }
     },
   };
