@@ -1,0 +1,3 @@
+module nodelet.local/conformance/netutil
+
+go 1.22
