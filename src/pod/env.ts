@@ -4,7 +4,7 @@
 import { NodeletError } from '../errors.js';
 import type { Container, ObjectFieldSelector, Pod, PodObjects, ResourceFieldSelector, ConfigMap, Secret } from './api-types.js';
 import { containerLimits, containerRequests } from './qos.js';
-import { divideQuantity, parseQuantity } from './quantity.js';
+import { compareQuantity, divideQuantity, parseQuantity } from './quantity.js';
 
 /**
  * Expand $(VAR) references: `$$` → `$`; `$(NAME)` → mapping(NAME), or left
@@ -178,7 +178,9 @@ export function resourceFieldValue(pod: Pod, self: string | undefined, sel: Reso
     return ctx.nodeAllocatable;
   };
   const [kind, res] = sel.resource.split('.') as ['limits' | 'requests', string];
-  const divisor = parseQuantity(sel.divisor ?? '1');
+  // an omitted divisor comes back from the API server as "0": kubelet then divides by 1
+  const given = sel.divisor !== undefined ? parseQuantity(sel.divisor) : undefined;
+  const divisor = given && compareQuantity('0', given) !== 0 ? given : parseQuantity('1');
   if (res === 'cpu') {
     const v = kind === 'limits' ? (containerLimits(c).cpu ?? allocatable().cpuMilli) : (containerRequests(c).cpu ?? 0);
     return String(divideQuantity(`${v}m`, divisor));

@@ -164,7 +164,7 @@ function resourceFieldRef(field: string, r: ResourceFieldSelector, containerName
   if (r.divisor !== undefined) {
     const d = tryParseQuantity(r.divisor);
     if (!d) errs.push(invalid(`${field}.divisor`, r.divisor, 'must be a valid quantity'));
-    else {
+    else if (compareQuantity('0', d) !== 0) { // "0" is unset: the API server stores an omitted divisor as "0"
       const cpu = ['1m', '1'];
       const mem = ['1', '1k', '1M', '1G', '1T', '1P', '1E', '1Ki', '1Mi', '1Gi', '1Ti', '1Pi', '1Ei'];
       const allowed = r.resource?.endsWith('.cpu') ? cpu : mem;

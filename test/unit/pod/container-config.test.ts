@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expand, resolveEnv } from '../../../src/pod/env.js';
 import { buildContainerConfig, buildSandboxConfig, computeArgv, computeDNS, podHostname } from '../../../src/pod/container-config.js';
+import { validatePod } from '../../../src/pod/validation.js';
 import { getPodQOS, podResources } from '../../../src/pod/qos.js';
 import { applyDefaults } from '../../../src/pod/manifest.js';
 import type { Container, Pod } from '../../../src/pod/api-types.js';
@@ -69,6 +70,9 @@ describe('resolveEnv', () => {
           { name: 'IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
           { name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '1m' } } },
           { name: 'MEM', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+          // the API server stores an omitted divisor as "0": kubelet divides by 1
+          { name: 'CPU0', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: '0' } } },
+          { name: 'MEM0', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '0' } } },
           { name: 'OPT', valueFrom: { configMapKeyRef: { name: 'nope', key: 'x', optional: true } } },
           { name: 'REF', value: '$(NAME)/$(UNSET)' },
         ],
@@ -79,7 +83,8 @@ describe('resolveEnv', () => {
     // a limit that falls back to node allocatable needs it as input
     expect(() => resolveEnv(p, p.spec.containers[0]!, { objects, podIPs: ['10.1.0.5'] })).toThrow(expect.objectContaining({ code: 'ERR_NODE_ALLOCATABLE_UNKNOWN' }));
     const e = Object.fromEntries(r.env);
-    expect(e).toMatchObject({ CFG_MODE: 'fast', MODE: 'fast', A: 'env-fast', PW: 'hunter2', NAME: 'web', LBL: 'web', IP: '10.1.0.5', CPU: '250', MEM: '1024', REF: 'web/$(UNSET)' });
+    expect(e).toMatchObject({ CFG_MODE: 'fast', MODE: 'fast', A: 'env-fast', PW: 'hunter2', NAME: 'web', LBL: 'web', IP: '10.1.0.5', CPU: '250', MEM: '1024', CPU0: '1', MEM0: String(2 ** 30), REF: 'web/$(UNSET)' });
+    expect(validatePod(p).filter((x) => x.field.includes('divisor'))).toEqual([]); // "0" is valid (unset)
     expect(e).not.toHaveProperty('OPT');
     expect(r.warnings).toEqual([expect.stringMatching(/^Keys \[bad=key\] from the EnvFrom configmap ns1\/cfg were skipped/), expect.stringMatching(/^Keys \[bad=key\]/)]);
     expect(e).not.toHaveProperty('CFG_bad=key');
