@@ -7,6 +7,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BUSYBOX, leftovers, makeEnv, run, writeManifest, type Env } from './helpers.js';
 
+/** `nodelet run` with a 200-400 ms restart back-off: the restart-rule cases restart once or twice. */
+const runQuickBackoff = (e: Env, file: string) => run([...e.globals, 'run', ...e.nodeFlags, '--backoff-initial', '200', '--backoff-max', '400', file]);
+
 let env: Env | undefined;
 afterEach(async () => {
   await env?.cleanup();
@@ -114,7 +117,7 @@ spec:
       command: ["sh", "-c", "n=$(cat /s/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /s/n; echo attempt $n; [ $n -ge 2 ] || exit 42"]
       volumeMounts: [{ name: state, mountPath: /s }]
 `);
-    const r = await run([...env.globals, 'run', ...env.nodeFlags, '--backoff-initial', '200', '--backoff-max', '400', f]);
+    const r = await runQuickBackoff(env, f);
     expect(r.stderr).toMatch(/pod\/rules: Succeeded/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\[c\] attempt 1[\s\S]*\[c\] attempt 2/);
@@ -138,7 +141,7 @@ spec:
       restartPolicyRules: [{ action: Restart, exitCodes: { operator: In, values: [42] } }]
       command: ["sh", "-c", "echo once; exit 7"]
 `);
-    const r = await run([...env.globals, 'run', ...env.nodeFlags, '--backoff-initial', '200', '--backoff-max', '400', f]);
+    const r = await runQuickBackoff(env, f);
     expect(r.stderr).toMatch(/pod\/rules-miss: Failed/);
     expect(r.code).toBe(7);
     expect(r.stdout.match(/\[c\] once/g)?.length).toBe(1);
@@ -161,7 +164,7 @@ spec:
       command: ["sh", "-c", "n=$(cat /s/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /s/n; echo attempt $n; [ $n -ge 2 ]"]
       volumeMounts: [{ name: state, mountPath: /s }]
 `);
-    const r = await run([...env.globals, 'run', ...env.nodeFlags, '--backoff-initial', '200', '--backoff-max', '400', f]);
+    const r = await runQuickBackoff(env, f);
     expect(r.stderr).toMatch(/pod\/onfailure: Succeeded/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\[c\] attempt 1[\s\S]*\[c\] attempt 2/);
@@ -182,7 +185,7 @@ spec:
   containers:
     - { name: app, image: ${BUSYBOX}, command: ["sh", "-c", "echo should not run; sleep 30"] }
 `);
-    const r = await run([...env.globals, 'run', ...env.nodeFlags, '--backoff-initial', '200', '--backoff-max', '400', f]);
+    const r = await runQuickBackoff(env, f);
     expect(r.stderr).toMatch(/pod\/init-never: Failed/);
     expect(r.code).toBe(3);
     expect(r.stdout.match(/\[setup\] setup/g)?.length).toBe(1);
