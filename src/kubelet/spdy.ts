@@ -478,16 +478,21 @@ export interface SpdyTransport {
   destroy(): void;
 }
 
+/** The transport's end, told to the session once whichever of end/error/close comes first. */
+function endOnce(end: (e?: Error) => void): (e?: Error) => void {
+  let ended = false;
+  return (e) => {
+    if (ended) return;
+    ended = true;
+    end(e);
+  };
+}
+
 /** A socket (the TLS socket after `Upgrade: SPDY/3.1`). */
 export function duplexTransport(s: Duplex): SpdyTransport {
   return {
     start(on) {
-      let ended = false;
-      const end = (e?: Error) => {
-        if (ended) return;
-        ended = true;
-        on.end(e);
-      };
+      const end = endOnce(on.end);
       s.on('data', (b: Buffer) => on.data(b));
       s.on('end', () => {
         end();
@@ -511,12 +516,7 @@ export function duplexTransport(s: Duplex): SpdyTransport {
 export function webSocketTransport(ws: WebSocket): SpdyTransport {
   return {
     start(on) {
-      let ended = false;
-      const end = (e?: Error) => {
-        if (ended) return;
-        ended = true;
-        on.end(e);
-      };
+      const end = endOnce(on.end);
       ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => {
         if (!isBinary) {
           end(protocolError('a text message in a SPDY tunnel (binary messages only)'));
