@@ -9,7 +9,7 @@ import type { ImageProvider, ImageRecord, Mount, PullOptions, PullPolicy } from 
 import type { ImageService } from '../image/service.js';
 import { ImageStore } from '../image/image-store.js';
 import { formatReference, parseReference } from '../image/reference.js';
-import { SnapshotStore } from '../snapshot/index.js';
+import { SnapshotStore, type LayerLimits } from '../snapshot/index.js';
 import { notFound } from '../errors.js';
 
 export class AgentImages implements ImageProvider {
@@ -17,14 +17,14 @@ export class AgentImages implements ImageProvider {
   private readonly snapshots: SnapshotStore;
   private service?: Promise<ImageService>;
 
-  constructor(private readonly opts: { root: string; maxConcurrentDownloads?: number }) {
+  constructor(private readonly opts: { root: string; maxConcurrentDownloads?: number; layerLimits?: LayerLimits }) {
     this.store = new ImageStore({ root: path.join(opts.root, 'images') });
     this.snapshots = new SnapshotStore({ root: path.join(opts.root, 'snapshots'), driver: 'auto' });
   }
 
   /** The full ImageService (loaded on first need). */
   full(): Promise<ImageService> {
-    this.service ??= import('../image/service.js').then((m) => new m.ImageService({ root: this.opts.root, maxConcurrentDownloads: this.opts.maxConcurrentDownloads }));
+    this.service ??= import('../image/service.js').then((m) => new m.ImageService({ root: this.opts.root, maxConcurrentDownloads: this.opts.maxConcurrentDownloads, layerLimits: this.opts.layerLimits }));
     return this.service;
   }
 

@@ -13,6 +13,7 @@ import type { BackoffOptions } from '../pod/backoff.js';
 import { NodeAgent, type NodeAgentDeps } from './node-agent.js';
 import { localAdmitter } from '../node/local-admission.js';
 import { SysctlAllowlist } from '../pod/sysctls.js';
+import type { LayerLimits } from '../snapshot/index.js';
 
 export interface AgentConfig {
   root: string;
@@ -23,6 +24,8 @@ export interface AgentConfig {
   podCidr?: string;
   bridgeName?: string;
   maxParallelPulls?: number;
+  /** --max-layer-size / --image-min-free: bounds checked while a layer unpacks */
+  layerLimits?: LayerLimits;
   backoff?: BackoffOptions;
   resyncMs?: number;
   logMaxBytes?: number;
@@ -82,7 +85,7 @@ export async function createAgent(cfg: AgentConfig): Promise<{ agent: NodeAgent;
   const sysctls = new SysctlAllowlist(cfg.allowedUnsafeSysctls ?? []); // refuse a bad pattern before creating anything
   fs.mkdirSync(cfg.root, { recursive: true, mode: 0o711 });
   fs.mkdirSync(cfg.runRoot, { recursive: true, mode: 0o711 });
-  const images = new AgentImages({ root: cfg.root, maxConcurrentDownloads: cfg.maxParallelPulls });
+  const images = new AgentImages({ root: cfg.root, maxConcurrentDownloads: cfg.maxParallelPulls, layerLimits: cfg.layerLimits });
   const cgroups = await createCgroupManager({ parent: cfg.cgroupParent ?? '/nodelet' });
   const network = createPodNetwork({
     stateDir: path.join(cfg.runRoot, 'cni'),

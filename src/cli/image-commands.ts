@@ -12,7 +12,7 @@ async function service(globals: GlobalsFn, extra: { maxConcurrentDownloads?: num
   const g = globals();
   const { ImageService, loadRegistriesConfig } = await import('../image/service.js');
   const cfgFile = process.env.NODELET_REGISTRIES_CONFIG ?? '/etc/nodelet/registries.json';
-  return new ImageService({ root: g.root, config: loadRegistriesConfig(cfgFile), ...extra });
+  return new ImageService({ root: g.root, config: loadRegistriesConfig(cfgFile), layerLimits: g.layerLimits, ...extra });
 }
 
 const short = (d: string | undefined) => (d ?? '').replace(/^sha256:/, '').slice(0, 12);

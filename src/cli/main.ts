@@ -16,6 +16,8 @@ export function buildProgram(): Command {
     .option('--root <dir>', 'persistent state directory (images, layers, pods)', '/var/lib/nodelet')
     .option('--run-root <dir>', 'runtime state directory (mounts, namespaces, sockets)', '/run/nodelet')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option('--max-layer-size <size>', 'refuse a layer whose uncompressed size exceeds this (e.g. 20Gi; default 64Gi, 0 = no bound)')
+    .option('--image-min-free <size>', 'free space a layer unpack must leave on the store\'s filesystem (default 5% of it, at most 1Gi; 0 = none)')
     .showHelpAfterError();
   // `run` (without --detach) and `daemon` create namespaces, mounts and cgroups: as another user they
   // would retry EPERM forever. Refuse before anything is touched.

@@ -55,7 +55,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
       }
       const { runPods } = await import('./pod-run.js');
       const code = await runPods({
-        file, root: g.root, runRoot: g.runRoot, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
+        file, root: g.root, runRoot: g.runRoot, layerLimits: g.layerLimits, cgroupParent: o.cgroupParent, cniConfDir: o.cniConfDir, cniBinDirs: o.cniBinDir,
         podLogDir: o.podLogDir, containerLogLinkDir: o.containerLogLinkDir,
         podCidr: o.podCidr, bridgeName: o.bridgeName, quiet: o.quiet, pullAttempts: parseRetry(o.retry), allowedUnsafeSysctls: splitList(o.allowedUnsafeSysctls), seccompDefault: !!o.seccompDefault, podPidsLimit: parsePodMaxPids(o.podMaxPids),
         backoff: o.backoffInitial || o.backoffMax ? { initialMs: o.backoffInitial ? Number(o.backoffInitial) : undefined, maxMs: o.backoffMax ? Number(o.backoffMax) : undefined } : undefined,
@@ -107,6 +107,7 @@ export function registerPodCommands(program: Command, globals: GlobalsFn): void 
       const cfg: DaemonConfig = {
         root: rootSet || !fc.root ? g.root : fc.root,
         runRoot: runRootSet || !fc.runRoot ? g.runRoot : fc.runRoot,
+        layerLimits: g.layerLimits,
         manifestDir: o.manifestDir ?? fc.manifestDir ?? '/etc/nodelet/manifests',
         socket: o.socket ?? fc.socket ?? '/run/nodelet/nodelet.sock',
         cgroupParent: o.cgroupParent ?? fc.cgroupParent ?? '/nodelet',

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { NodeletError, failedPrecondition, invalidArgument, isNodeletError, notFound } from '../errors.js';
 import { getLogger } from '../log.js';
-import { SnapshotStore, mountAll, unmountAll } from '../snapshot/index.js';
+import { SnapshotStore, mountAll, unmountAll, type LayerLimits } from '../snapshot/index.js';
 import { computeChainIds } from './chain.js';
 import { ContentStore, digestMismatch } from './content-store.js';
 import { ImageStore } from './image-store.js';
@@ -42,6 +42,8 @@ export interface ImageServiceOptions {
   config?: RegistriesConfig;
   retry?: Partial<RetryPolicy>;
   snapshotDriver?: 'overlay' | 'copy' | 'auto';
+  /** --max-layer-size / --image-min-free: bounds checked while a layer unpacks */
+  layerLimits?: LayerLimits;
 }
 
 export interface ImportOptions {
@@ -138,7 +140,7 @@ export class ImageService implements ImageProvider {
     this.root = path.resolve(opts.root);
     this.content = new ContentStore({ root: path.join(this.root, 'content') });
     this.images = new ImageStore({ root: path.join(this.root, 'images') });
-    this.snapshots = new SnapshotStore({ root: path.join(this.root, 'snapshots'), driver: opts.snapshotDriver ?? 'auto' });
+    this.snapshots = new SnapshotStore({ root: path.join(this.root, 'snapshots'), driver: opts.snapshotDriver ?? 'auto', limits: opts.layerLimits });
   }
 
   // ---- lookup -------------------------------------------------------------

@@ -7,3 +7,5 @@ export type { MountPlan, UnmountOptions } from '../sys/mounts.js';
 // unpackLayer: import it from './unpack.js' (it pulls in tar-stream and the decompressors; the run path must not load them)
 export type { UnpackMode, UnpackResult } from './unpack.js';
 export { cleanEntryPath, classifyWhiteout, compressionFromMediaType, sniffCompression, symlinkEscapes } from './paths.js';
+export { DEFAULT_MAX_LAYER_BYTES, reserveBytes, checkFreeSpace, checkLayerSize } from './limits.js';
+export type { LayerLimits } from './limits.js';

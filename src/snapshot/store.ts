@@ -25,6 +25,7 @@ import { mount, umount2, MNT } from '../sys/ffi.js';
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from '../sys/atomic.js';
 import { withLock as withFileLock } from '../sys/lock.js';
 import { processStartTime, readJsonIfExists as readJson } from '../sys/proc.js';
+import type { LayerLimits } from './limits.js';
 // unpack.ts (tar-stream: ~10-20 ms of module loading) is imported by applyLayer when it first
 // runs: running containers from layers already unpacked does not need it.
 
@@ -141,9 +142,12 @@ export class SnapshotStore {
   private laidOut = false;
   private readonly indexOff = fs.existsSync('/sys/module/overlay/parameters/index');
 
-  constructor(opts: { root: string; driver?: 'overlay' | 'copy' | 'auto' }) {
+  private readonly limits: LayerLimits;
+
+  constructor(opts: { root: string; driver?: 'overlay' | 'copy' | 'auto'; /** bounds checked while a layer unpacks */ limits?: LayerLimits }) {
     this.root = resolve(opts.root);
     this.requested = opts.driver ?? 'auto';
+    this.limits = opts.limits ?? {};
   }
 
   private p(...parts: string[]): string {
@@ -301,7 +305,7 @@ export class SnapshotStore {
         src = await o.open();
         const t0 = Date.now();
         const lowers = driver === 'overlay' && o.parentChainId !== null ? this.lineage(o.parentChainId).map((m) => join(this.chainDir(m.chainId), 'fs')) : [];
-        const r = await unpackLayer(src, fsDir, { mode: driver, mediaType: o.mediaType, lowers });
+        const r = await unpackLayer(src, fsDir, { mode: driver, mediaType: o.mediaType, lowers, limits: this.limits });
         if (r.diffId !== o.diffId) {
           throw new NodeletError('InvalidArgument', 'ERR_LAYER_DIFFID_MISMATCH', `Layer for chain ${o.chainId} does not match its diff_id: expected ${o.diffId}, got ${r.diffId}; the blob or the image config is corrupt, nothing was kept`, {
             details: { chainId: o.chainId, expected: o.diffId, actual: r.diffId },

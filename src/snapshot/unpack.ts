@@ -27,6 +27,7 @@ import {
   type Compression,
 } from './paths.js';
 import { patchTarStreamPax } from './tar-headers.js';
+import { FREE_SPACE_CHECK_BYTES, checkFreeSpace, checkLayerSize, noSpace, reserveBytes, type LayerLimits } from './limits.js';
 
 const log = getLogger('snapshot.unpack');
 
@@ -488,8 +489,16 @@ function entryMeta(h: tar.Header): EntryMeta {
 export async function unpackLayer(
   source: NodeJS.ReadableStream,
   root: string,
-  opts: { mode: UnpackMode; mediaType: string; /** overlay: parent chain layer dirs, top first */ lowers?: readonly string[] },
+  opts: {
+    mode: UnpackMode;
+    mediaType: string;
+    /** overlay: parent chain layer dirs, top first */
+    lowers?: readonly string[];
+    /** the uncompressed-size bound and the free-space reserve, checked while streaming (defaults: limits.ts) */
+    limits?: LayerLimits;
+  },
 ): Promise<UnpackResult> {
+  const limits = opts.limits ?? {};
   patchTarStreamPax();
   const writer = new LayerWriter(root, opts.mode, opts.lowers ?? []);
   const hash = createHash('sha256');
@@ -588,18 +597,39 @@ export async function unpackLayer(
 
   const ended = new Promise<void>((resolve, reject) => {
     extract.on('finish', () => resolve());
-    extract.on('error', (e: Error) => reject(failure ?? e));
+    extract.on('error', (e: Error) => {
+      // tar-stream's own refusals (a header over its 4 MiB bound, a bad checksum) arrive only here
+      if (failure === undefined) failure = e;
+      reject(failure);
+    });
     extract.on('close', () => (failure !== undefined ? reject(failure) : resolve()));
   });
   ended.catch(() => undefined);
 
+  let nextSpaceCheck = 0;
   try {
     const input = await decompress(source, opts.mediaType);
     for await (const chunk of input) {
       if (failure !== undefined) break;
       hash.update(chunk);
       bytes += chunk.length;
-      if (!extract.write(chunk)) {
+      const tooLarge = checkLayerSize(limits, bytes);
+      if (tooLarge) {
+        fail(tooLarge);
+        break;
+      }
+      if (bytes >= nextSpaceCheck) {
+        // what the entries written so far took is on disk (writeSync): the next 16 MiB may not pass the reserve
+        nextSpaceCheck = bytes + FREE_SPACE_CHECK_BYTES;
+        const noRoom = checkFreeSpace(limits, fs.statfsSync(root), root);
+        if (noRoom) {
+          fail(noRoom);
+          break;
+        }
+      }
+      // a destroyed extract never drains again: without this check the loop waits forever
+      if (extract.destroyed) break;
+      if (!extract.write(chunk) && !extract.destroyed) {
         await new Promise<void>((res) => {
           const done = () => {
             extract.off('drain', done);
@@ -624,15 +654,27 @@ export async function unpackLayer(
         /* already closed */
       }
     }
-    throw wrapUnpackError(failure ?? e);
+    throw wrapUnpackError(failure ?? e, root, limits);
   }
   return { diffId: 'sha256:' + hash.digest('hex'), bytes, entries };
 }
 
-function wrapUnpackError(e: unknown): unknown {
+function wrapUnpackError(e: unknown, root: string, limits: LayerLimits): unknown {
   if (isNodeletError(e)) return e;
   const msg = e instanceof Error ? e.message : String(e);
   const code = errCode(e);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    let free = 0;
+    let total = 0;
+    try {
+      const st = fs.statfsSync(root);
+      free = st.bavail * st.bsize;
+      total = st.blocks * st.bsize;
+    } catch {
+      /* the directory may be gone already */
+    }
+    return noSpace(root, free, reserveBytes(limits, total), e);
+  }
   if (code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' || /incorrect header check|unexpected end of file/i.test(msg)) {
     return new NodeletError('InvalidArgument', 'ERR_LAYER_DECOMPRESS', `The layer could not be decompressed: ${msg}`, { cause: e });
   }
