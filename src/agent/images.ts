@@ -65,6 +65,10 @@ export class AgentImages implements ImageProvider {
     return this.snapshots.prepare(key, img.chainIds[img.chainIds.length - 1] ?? null);
   }
 
+  writableDir(key: string): string | undefined {
+    return this.snapshots.writableDir(key);
+  }
+
   async removeRootfs(key: string): Promise<void> {
     await this.snapshots.remove(key);
   }

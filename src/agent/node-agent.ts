@@ -20,6 +20,7 @@ import os from 'node:os';
 import { describeError, NodeletError } from '../errors.js';
 import { getLogger } from '../log.js';
 import type { ImageProvider } from '../image/types.js';
+import { LocalStorageEvictor, hasLocalStorageLimits, type EvictionTarget } from './eviction.js';
 import type { ContainerRuntime, ContainerStatus as RtStatus } from '../runtime/types.js';
 import type { Pod, PodObjects, PodStatus } from '../pod/api-types.js';
 import { latestStatus } from '../pod/actions.js';
@@ -55,6 +56,8 @@ export interface NodeAgentDeps {
   backoff?: BackoffOptions;
   /** Periodic resync (ms), default 60 s. */
   resyncMs?: number;
+  /** local-storage eviction check period (ms), default 10 s as kubelet's housekeeping */
+  evictionPeriodMs?: number;
   nodeName?: string;
   /** Container log rotation (kubelet containerLogMaxSize / containerLogMaxFiles): default 10 MiB, 5 files. */
   logMaxBytes?: number;
@@ -108,6 +111,7 @@ export class NodeAgent extends EventEmitter {
   readonly config: PodConfig;
   readonly status = new StatusManager();
   private readonly records = new Map<string, PodRecord>();
+  private readonly evictor: LocalStorageEvictor;
   private readonly deleting = new Map<string, Promise<void>>();
   private readonly backoff: Backoff;
   private readonly workers: PodWorkers;
@@ -220,6 +224,40 @@ export class NodeAgent extends EventEmitter {
       this.workers.resyncAll();
     }, deps.resyncMs ?? 60_000);
     this.resync.unref();
+    this.evictor = new LocalStorageEvictor({
+      periodMs: deps.evictionPeriodMs,
+      targets: async () => {
+        const out: EvictionTarget[] = [];
+        for (const r of this.records.values()) {
+          if (r.terminal || r.eviction || !r.volumePaths || !hasLocalStorageLimits(r.pod)) continue;
+          if (this.workers.state(r.pod.metadata.uid!) === 'terminating') continue;
+          const running = (await this.syncer.runtimeStatus(r.pod.metadata.uid!)).containers.filter((c) => c.state === 'running');
+          out.push({
+            pod: r.pod,
+            volumePaths: r.volumePaths,
+            containers: running.map((c) => ({ name: c.name, rootfsDir: this.deps.images.writableDir?.(c.id), logPath: c.logPath })),
+          });
+        }
+        return out;
+      },
+      evict: (pod, message) => this.evictPod(pod.metadata.uid!, message),
+    });
+    this.evictor.start();
+  }
+
+  /** kubelet's eviction manager evictPod: a Warning Evicted event, then the pod is killed (1 s grace) and Failed/Evicted. */
+  evictPod(uid: string, message: string): void {
+    const r = this.records.get(uid);
+    if (!r || r.terminal || r.eviction) return;
+    this.recorder.record(r.pod, 'Warning', 'Evicted', message);
+    r.eviction = { message };
+    this.persist(r);
+    this.workers.update(uid);
+  }
+
+  /** One local-storage eviction round now (tests): the uids evicted. */
+  checkEvictions(): Promise<string[]> {
+    return this.evictor.check();
   }
 
   // ------------------------------------------------------------------ pods
@@ -333,6 +371,7 @@ export class NodeAgent extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.resync);
+    this.evictor.stop();
     this.unsubscribe();
     this.prober.close();
     await this.workers.close();

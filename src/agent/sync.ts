@@ -4,6 +4,7 @@
 // compute the status (computePodStatus) and hand it to the status manager.
 // Every dependency is a port: tests drive this with a fake runtime.
 import fs from 'node:fs';
+import { EVICTION_GRACE_SECONDS } from './eviction.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeError, isNodeletError } from '../errors.js';
@@ -39,6 +40,8 @@ export interface PodRecord {
   terminal: boolean;
   /** the pod failed as a whole: admission refused it, or it ran past activeDeadlineSeconds */
   failure?: { reason: string; message: string };
+  /** the eviction manager evicted the pod (local storage over its limits): kill it, Failed/Evicted */
+  eviction?: { message: string };
   /** the API objects changed since the volumes were set up: re-project configMap/secret/projected volumes */
   objectsChanged?: boolean;
   /** probe results saved before a daemon restart, handed to the prober when the containers are re-adopted */
@@ -166,11 +169,12 @@ export class PodSyncer {
 
     // 2. spec.activeDeadlineSeconds (kubelet's activeDeadlineHandler): past it, kill the pod, Failed/DeadlineExceeded.
     const startTime = this.d.status.status(uid)?.startTime;
-    const deadline = pastActiveDeadline(pod, startTime, Date.now());
+    // An eviction (eviction.ts) ends the pod the same way, with kubelet's 1 s grace period; its event is already recorded.
+    const deadline = r.eviction ? { reason: 'Evicted', message: r.eviction.message } : pastActiveDeadline(pod, startTime, Date.now());
     if (deadline) {
-      this.d.record(pod, 'Normal', deadline.reason, deadline.message);
+      if (!r.eviction) this.d.record(pod, 'Normal', deadline.reason, deadline.message);
       r.failure = deadline;
-      await this.killPod(r, st.containers, undefined);
+      await this.killPod(r, st.containers, r.eviction ? EVICTION_GRACE_SECONDS : undefined);
       for (const sb of st.sandboxStatuses) if (sb.state === 'ready') await rt.stopPodSandbox(sb.id);
       r.terminal = true;
       this.d.persist(r);

@@ -81,4 +81,6 @@ export interface ImageProvider {
   prepareRootfs(key: string, imageId: string): Promise<Mount[]>;
   /** Remove the container's writable layer; idempotent. */
   removeRootfs(key: string): Promise<void>;
+  /** Where the container `key` writes (its writable layer), for disk accounting; undefined if unknown. */
+  writableDir?(key: string): string | undefined;
 }

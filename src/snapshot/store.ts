@@ -337,6 +337,13 @@ export class SnapshotStore {
     return this.p('active', keyDirName(key));
   }
 
+  /** The directory a container writes into (overlay upper, or the copied tree); undefined when the key has no snapshot. */
+  writableDir(key: string): string | undefined {
+    const rec = this.record(key);
+    if (!rec || rec.kind !== 'active') return undefined;
+    return join(this.activeDir(key), rec.driver === 'copy' ? 'fs' : 'upper');
+  }
+
   private record(key: string): ActiveRecord | undefined {
     return readJson<ActiveRecord>(join(this.activeDir(key), 'record.json'));
   }

@@ -7,7 +7,7 @@
 //
 //  emptyDir   a directory; medium Memory → a tmpfs (size = sizeLimit, else
 //             the pod's memory limit when every container has one). Disk
-//             sizeLimit is not enforced (kubelet enforces it by eviction).
+//             sizeLimit is enforced by eviction, as kubelet does (src/agent/eviction.ts).
 //  hostPath   type checks as kubelet's (DirectoryOrCreate, Directory,
 //             FileOrCreate, File, Socket, CharDevice, BlockDevice, "").
 //  configMap  files written with the atomic writer (..data symlink swap).
