@@ -99,6 +99,13 @@ export interface ApiServerOptions {
   metrics?: () => string;
   /** This host as a Node (`GET /api/v1/nodes`): its name (default the hostname) and state dir (nodefs; default "/"). */
   node?: { name?: string; rootDir?: string; nodeIP?: string };
+  /**
+   * A client must send its request headers within `headersMs` (default 10 s) and the whole request, body
+   * included, within `requestMs` (default 60 s); an idle keep-alive connection is closed after 5 s. A slow or
+   * stalled client is disconnected instead of holding a socket and its buffers. Responses (watches, log follows,
+   * exec streams) are not bounded by these.
+   */
+  timeouts?: { headersMs?: number; requestMs?: number };
 }
 
 /** The server's version (`GET /version`, kubectl version's serverVersion; version.Info). */
@@ -124,8 +131,15 @@ export class ApiServer {
   }
 
   constructor(private readonly opts: ApiServerOptions) {
-    this.server = http.createServer((req, res) => {
+    const headersMs = opts.timeouts?.headersMs ?? 10_000;
+    // node checks both timeouts on this interval (default 30 s): tighter, so a 10 s bound is not 40 s
+    this.server = http.createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersMs / 4))) }, (req, res) => {
       this.handle(req, res).catch((e) => {
+        if (req.destroyed && !res.headersSent && (e as NodeJS.ErrnoException)?.code === 'ECONNRESET') {
+          // the client went away (or was cut off by requestTimeout) while sending its body: nobody to answer
+          log.warn('request aborted by the client or its timeout', { url: req.url });
+          return;
+        }
         const code = httpCodeOf(e);
         const fields = { url: req.url, status: code, error: describeError(e) };
         if (code >= 500) log.error('request failed', fields);
@@ -136,6 +150,8 @@ export class ApiServer {
       });
     });
     this.server.keepAliveTimeout = 5000;
+    this.server.headersTimeout = headersMs;
+    this.server.requestTimeout = opts.timeouts?.requestMs ?? 60_000;
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => undefined); // a client gone mid-handshake
       this.upgrade(req, socket, head).catch((e) => {
