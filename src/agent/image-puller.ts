@@ -1,10 +1,17 @@
 // Image puller (kubelet images/image_manager.go EnsureImageExists): the pull
 // policy, ErrImagePull → ImagePullBackOff with kubelet's back-off per pod and
 // container, the built-in images (localhost/nodelet/...) imported through
-// ImageService instead of pulled, and the events kubelet records.
+// ImageService instead of pulled, and the events kubelet records. The pod's
+// spec.imagePullSecrets (kubelet_pods.go getPullSecretsForPod, image_manager.go's
+// keyring): the Secrets among the pod's objects, their entries that match the
+// image tried in order before the node's own credentials; a referenced Secret
+// that is not there is an event and the pull goes on without it.
 import { describeError, isNodeletError, NodeletError } from '../errors.js';
+import { parseReference, repositoryName } from '../image/reference.js';
+import type { Credentials } from '../image/registry/auth.js';
+import { keyringFromSecrets, lookupKeyring } from '../image/registry/keyring.js';
 import type { ImageProvider, ImageRecord } from '../image/types.js';
-import type { Container, Pod } from '../pod/api-types.js';
+import type { Container, Pod, PodObjects, Secret } from '../pod/api-types.js';
 import { Backoff, backoffKey, type BackoffOptions } from '../pod/backoff.js';
 
 export type PullOutcome =
@@ -29,6 +36,30 @@ export interface ImagePullerOptions {
   onProgress?: (p: PullProgress) => void;
 }
 
+/**
+ * The pod's image pull secrets found among its objects, in spec order, and the names that are not there
+ * (kubelet's getPullSecretsForPod: empty names are ignored).
+ */
+export function podPullSecrets(pod: Pod, objects: PodObjects | undefined): { secrets: Secret[]; missing: string[] } {
+  const secrets: Secret[] = [];
+  const missing: string[] = [];
+  const ns = pod.metadata.namespace ?? 'default';
+  for (const ref of pod.spec.imagePullSecrets ?? []) {
+    const name = ref?.name;
+    if (!name) continue;
+    const s = objects?.secrets.find((o) => o.metadata?.name === name && (o.metadata.namespace ?? 'default') === ns);
+    if (s) secrets.push(s);
+    else missing.push(name);
+  }
+  return { secrets, missing };
+}
+
+/** The credentials of the pod's pull secrets for one image, most specific first (throws on a malformed secret). */
+export function pullSecretCredentials(image: string, secrets: Secret[]): Credentials[] {
+  if (secrets.length === 0) return [];
+  return lookupKeyring(keyringFromSecrets(secrets), repositoryName(parseReference(image))).map((e) => e.credentials);
+}
+
 export class ImagePuller {
   private readonly backoff: Backoff;
   /** last failure time per `${uid}/${container}` */
@@ -40,8 +71,12 @@ export class ImagePuller {
     this.backoff = new Backoff(o.backoff);
   }
 
-  async ensure(pod: Pod, c: Container, fieldPath: string, now = Date.now()): Promise<PullOutcome> {
+  /** `objects`: the pod's API objects (its image pull secrets are among them). */
+  async ensure(pod: Pod, c: Container, fieldPath: string, objects?: PodObjects, now = Date.now()): Promise<PullOutcome> {
     const ref = c.image!;
+    const pull = podPullSecrets(pod, objects);
+    if (pull.missing.length > 0)
+      this.o.record(pod, 'Warning', 'FailedToRetrieveImagePullSecret', `Unable to retrieve some image pull secrets (${pull.missing.join(', ')}); attempting to pull the image may not succeed.`);
     const policy = c.imagePullPolicy ?? 'IfNotPresent';
     const key = backoffKey(pod.metadata.uid!, c.name);
     const lastFail = this.failures.get(key);
@@ -74,7 +109,9 @@ export class ImagePuller {
         this.o.record(pod, 'Normal', 'Pulling', `Pulling image "${ref}"`, fieldPath);
         const t0 = Date.now();
         this.o.onProgress?.({ pod: pod.metadata.name!, container: c.name, ref, phase: 'start' });
+        const credentials = pullSecretCredentials(ref, pull.secrets);
         img = await this.o.images.ensureImage(ref, policy, {
+          ...(credentials.length ? { credentials } : {}),
           onProgress: (p) => this.o.onProgress?.({ pod: pod.metadata.name!, container: c.name, ref, progress: p }),
         });
         this.o.record(pod, 'Normal', 'Pulled', `Successfully pulled image "${ref}" in ${((Date.now() - t0) / 1000).toFixed(3)}s`, fieldPath);
