@@ -9,10 +9,11 @@
 import { describeError, isNodeletError, NodeletError } from '../errors.js';
 import { parseReference, repositoryName } from '../image/reference.js';
 import type { Credentials } from '../image/registry/auth.js';
-import { keyringFromSecrets, lookupKeyring } from '../image/registry/keyring.js';
+import { keyringFromSecrets, lookupKeyring, type KeyringEntry } from '../image/registry/keyring.js';
 import type { ImageProvider, ImageRecord } from '../image/types.js';
 import type { Container, Pod, PodObjects, Secret } from '../pod/api-types.js';
 import { Backoff, backoffKey, type BackoffOptions } from '../pod/backoff.js';
+import { credentialHash, mustAttemptPull, PulledImageStore, recordPulled, type PullSecretRef } from './pulled-images.js';
 
 export type PullOutcome =
   | { image: ImageRecord }
@@ -34,6 +35,8 @@ export interface ImagePullerOptions {
   backoff?: BackoffOptions;
   record: (pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string, fieldPath?: string) => void;
   onProgress?: (p: PullProgress) => void;
+  /** Where the credentials each image was pulled with are kept (pulled-images.ts); in memory without one. */
+  pulledRecordsFile?: string;
 }
 
 /**
@@ -54,11 +57,18 @@ export function podPullSecrets(pod: Pod, objects: PodObjects | undefined): { sec
   return { secrets, missing };
 }
 
-/** The credentials of the pod's pull secrets for one image, most specific first (throws on a malformed secret). */
-export function pullSecretCredentials(image: string, secrets: Secret[]): Credentials[] {
+/** The entries of the pod's pull secrets for one image, most specific first (throws on a malformed secret). */
+export function pullSecretKeyring(image: string, secrets: Secret[]): KeyringEntry[] {
   if (secrets.length === 0) return [];
-  return lookupKeyring(keyringFromSecrets(secrets), repositoryName(parseReference(image))).map((e) => e.credentials);
+  return lookupKeyring(keyringFromSecrets(secrets), repositoryName(parseReference(image)));
 }
+
+/** The credentials of the pod's pull secrets for one image, in the order a pull tries them. */
+export function pullSecretCredentials(image: string, secrets: Secret[]): Credentials[] {
+  return pullSecretKeyring(image, secrets).map((e) => e.credentials);
+}
+
+const secretRef = (e: KeyringEntry): PullSecretRef => ({ ...e.secret, credentialHash: credentialHash(e.credentials) });
 
 export class ImagePuller {
   private readonly backoff: Backoff;
@@ -67,8 +77,11 @@ export class ImagePuller {
   /** one import per built-in ref, shared by every pod that needs it meanwhile */
   private readonly builtinImports = new Map<string, Promise<boolean>>();
 
+  private readonly pulled: PulledImageStore;
+
   constructor(private readonly o: ImagePullerOptions) {
     this.backoff = new Backoff(o.backoff);
+    this.pulled = new PulledImageStore(o.pulledRecordsFile);
   }
 
   /** `objects`: the pod's API objects (its image pull secrets are among them). */
@@ -100,20 +113,40 @@ export class ImagePuller {
         if (await p) img = await this.o.images.getImage(ref);
         imported = !!img;
       }
+      const repo = repositoryName(parseReference(ref));
+      let ring: KeyringEntry[] | undefined;
+      const keyring = () => (ring ??= pullSecretKeyring(ref, pull.secrets));
+      // KubeletEnsureSecretPulledImages: a present image another pod pulled with its secret needs this pod's
+      // own access, proven by a pull, unless the pod has that secret (or the same credentials)
+      let verify = false;
+      if (img && !imported && policy !== 'Always') {
+        const v = mustAttemptPull(this.pulled.records, img.id, repo, keyring().map(secretRef));
+        verify = v.pull;
+        if (v.matched && recordPulled(this.pulled.records, img.id, repo, { secret: v.matched })) this.pulled.save();
+      }
       if (img && imported) {
         this.o.record(pod, 'Normal', 'Pulled', `Container image "${ref}" imported from the built-in images`, fieldPath);
-      } else if (img && policy !== 'Always') {
-        this.o.record(pod, 'Normal', 'Pulled', `Container image "${ref}" already present on machine`, fieldPath);
+      } else if (img && policy !== 'Always' && !verify) {
+        this.o.record(pod, 'Normal', 'Pulled', `Container image "${ref}" already present on machine and can be accessed by the pod`, fieldPath);
       } else {
-        if (policy === 'Never') throw new NodeletError('NotFound', 'ERR_IMAGE_NEVER_PULL', `Container image "${ref}" is not present with pull policy of Never`);
+        if (policy === 'Never')
+          throw new NodeletError('NotFound', 'ERR_IMAGE_NEVER_PULL', img ? `Container image "${ref}" is present but was pulled with credentials this pod lacks, and the pull policy is Never` : `Container image "${ref}" is not present with pull policy of Never`);
         this.o.record(pod, 'Normal', 'Pulling', `Pulling image "${ref}"`, fieldPath);
         const t0 = Date.now();
         this.o.onProgress?.({ pod: pod.metadata.name!, container: c.name, ref, phase: 'start' });
-        const credentials = pullSecretCredentials(ref, pull.secrets);
-        img = await this.o.images.ensureImage(ref, policy, {
+        const entries = keyring();
+        const credentials = entries.map((e) => e.credentials);
+        let used: { c: Credentials | undefined } | undefined; // set only when the service really pulled
+        img = await this.o.images.ensureImage(ref, verify ? 'Always' : policy, {
           ...(credentials.length ? { credentials } : {}),
+          onCredentialsUsed: (u) => void (used = { c: u }),
           onProgress: (p) => this.o.onProgress?.({ pod: pod.metadata.name!, container: c.name, ref, progress: p }),
         });
+        if (used) {
+          const u = used.c;
+          const bySecret = u ? entries.find((e) => e.credentials === u) : undefined;
+          if (recordPulled(this.pulled.records, img.id, repo, bySecret ? { secret: secretRef(bySecret) } : { nodePodsAccessible: true })) this.pulled.save();
+        }
         this.o.record(pod, 'Normal', 'Pulled', `Successfully pulled image "${ref}" in ${((Date.now() - t0) / 1000).toFixed(3)}s`, fieldPath);
       }
       this.failures.delete(key);

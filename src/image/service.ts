@@ -208,11 +208,17 @@ export class ImageService implements ImageProvider {
     const ref = parseReference(refStr);
     const node = await resolveCredentials(ref.domain, ref.path, { ...(opts.creds ? { creds: opts.creds } : {}), ...(opts.authFile ? { authFile: opts.authFile } : {}) });
     const tries: (Credentials | undefined)[] = [...(opts.credentials ?? []), ...(node ? [node] : [])];
-    if (tries.length <= 1) return this.pullWith(refStr, ref, opts, tries[0]);
+    if (tries.length <= 1) {
+      const rec = await this.pullWith(refStr, ref, opts, tries[0]);
+      opts.onCredentialsUsed?.(tries[0]);
+      return rec;
+    }
     const errs: unknown[] = [];
     for (const c of tries) {
       try {
-        return await this.pullWith(refStr, ref, opts, c);
+        const rec = await this.pullWith(refStr, ref, opts, c);
+        opts.onCredentialsUsed?.(c);
+        return rec;
       } catch (e) {
         if (opts.signal?.aborted) throw e;
         errs.push(e);

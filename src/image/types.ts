@@ -66,6 +66,8 @@ export interface PullOptions {
    * pod's image pull secrets that match the image (src/image/registry/keyring.ts), as kubelet passes them.
    */
   credentials?: Credentials[];
+  /** Told which credentials the successful pull used (the same object as given or resolved; undefined: anonymous). */
+  onCredentialsUsed?: (c: Credentials | undefined) => void;
   /** false allows plain HTTP and unverified TLS for non-loopback registries. */
   tlsVerify?: boolean;
   onProgress?: (p: PullProgress) => void;

@@ -27,6 +27,7 @@ export interface KeyringEntry {
   credentials: Credentials;
   /** the Secret it came from (namespace/name) */
   source: string;
+  secret: { namespace: string; name: string; uid: string };
 }
 
 /** kubelet's decodeDockerConfigFieldAuth: base64 (padded or not) of "user:password". */
@@ -170,8 +171,9 @@ export function keyringFromSecrets(secrets: PullSecretLike[]): KeyringEntry[] {
   for (const s of secrets) {
     const entries = pullSecretEntries(s);
     if (!entries) continue;
-    const source = `${s.metadata?.namespace ?? ''}/${s.metadata?.name ?? ''}`;
-    for (const e of entries) out.push({ key: normaliseLocation(e.location), credentials: e.credentials, source });
+    const secret = { namespace: s.metadata?.namespace ?? '', name: s.metadata?.name ?? '', uid: s.metadata?.uid ?? '' };
+    const source = `${secret.namespace}/${secret.name}`;
+    for (const e of entries) out.push({ key: normaliseLocation(e.location), credentials: e.credentials, source, secret });
   }
   return out;
 }

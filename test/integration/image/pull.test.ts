@@ -312,6 +312,46 @@ describe('pull with htpasswd Basic auth', () => {
       else process.env.REGISTRY_AUTH_FILE = saved;
     }
   });
+  it('an image a pod pulled with its secret is not for a pod without it: that one pulls and is refused', async () => {
+    const ref = `${reg.host}/private/app:v1`;
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const secret = (name: string): Secret => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: 'ns', uid: `uid-${name}` },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': b64(JSON.stringify({ auths: { [reg.host]: { auth: b64('alice:s3cr:et') } } })) },
+    });
+    const objects: PodObjects = { configMaps: [], secrets: [secret('mine'), secret('copy')] };
+    const pod = (uid: string, secrets: string[]): Pod =>
+      ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: uid, namespace: 'ns', uid }, spec: { containers: [{ name: 'c', image: ref, imagePullPolicy: 'IfNotPresent' }], imagePullSecrets: secrets.map((name) => ({ name })) } }) as Pod;
+    const root = newRoot();
+    const events: string[] = [];
+    const puller = new ImagePuller({ images: new ImageService({ root }), record: (p, _t, reason, msg) => void events.push(`${p.metadata.uid} ${reason}: ${msg}`), pulledRecordsFile: path.join(root, 'image-pulls.json') });
+    const saved = process.env.REGISTRY_AUTH_FILE;
+    const empty = path.join(reg.dir, 'node-empty2.json');
+    writeFileSync(empty, '{"auths":{}}');
+    process.env.REGISTRY_AUTH_FILE = empty;
+    try {
+      const ensure = (p: Pod) => puller.ensure(p, p.spec.containers[0]!, 'f', objects);
+      const a = await ensure(pod('a', ['mine']));
+      expect('image' in a && a.image.id).toBe(img.configDigest);
+      const b = await ensure(pod('b', []));
+      expect('waiting' in b && b.waiting).toMatchObject({ reason: 'ErrImagePull', message: expect.stringMatching(/authentication required/) });
+      expect(events).toContain('b Pulling: Pulling image "' + ref + '"');
+      const c = await ensure(pod('c', ['copy']));
+      expect('image' in c && c.image.id).toBe(img.configDigest);
+      expect(events).toContain(`c Pulled: Container image "${ref}" already present on machine and can be accessed by the pod`);
+      // the record survives a restart (a new puller on the same file)
+      const again = new ImagePuller({ images: new ImageService({ root }), record: () => undefined, pulledRecordsFile: path.join(root, 'image-pulls.json') });
+      const d = pod('d', []);
+      const outD = await again.ensure(d, d.spec.containers[0]!, 'f', objects);
+      expect('waiting' in outD && outD.waiting.reason).toBe('ErrImagePull');
+    } finally {
+      if (saved === undefined) delete process.env.REGISTRY_AUTH_FILE;
+      else process.env.REGISTRY_AUTH_FILE = saved;
+    }
+  });
 });
 
 describe('pull with Bearer token auth', () => {

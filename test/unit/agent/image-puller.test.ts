@@ -92,3 +92,82 @@ describe('ImagePuller with image pull secrets', () => {
     expect(images.calls).toHaveLength(0);
   });
 });
+
+describe('ImagePuller: an image pulled with a secret is not for pods without it (KubeletEnsureSecretPulledImages)', () => {
+  const rec = { id: 'sha256:' + 'b'.repeat(64) } as ImageRecord;
+  /** a registry that wants user:password, behind an image store */
+  function privateImages(): ImageProvider & { pulls: number } {
+    let have = false;
+    const o = {
+      pulls: 0,
+      getImage: async () => (have ? rec : undefined),
+      ensureImage: async (_ref: string, policy: PullPolicy, opts?: PullOptions) => {
+        if (have && policy !== 'Always') return rec;
+        o.pulls++;
+        const c = opts?.credentials?.find((x) => x.username === 'user' && x.password === 'password');
+        if (!c) throw new Error('authentication required by localhost:5000');
+        opts?.onCredentialsUsed?.(c);
+        have = true;
+        return rec;
+      },
+      prepareRootfs: async () => [],
+      removeRootfs: async () => undefined,
+    };
+    return o;
+  }
+  const good = { 'localhost:5000': { auth: 'dXNlcjpwYXNzd29yZA==' } };
+  const podAs = (uid: string, secrets: string[], policy: 'IfNotPresent' | 'Never' = 'IfNotPresent'): Pod => {
+    const p = pod('localhost:5000/pause:testing', secrets);
+    p.metadata.uid = uid;
+    p.spec.containers[0]!.imagePullPolicy = policy;
+    return p;
+  };
+
+  it('verifies by pulling for a pod without the secret; the same credentials in another secret are enough', async () => {
+    const events: string[] = [];
+    const images = privateImages();
+    const puller = new ImagePuller({ images, record: (_p, type, reason, message) => void events.push(`${type} ${reason}: ${message}`) });
+    const objects: PodObjects = { configMaps: [], secrets: [secret('mine', good), secret('copy', good)] };
+    const a = podAs('a', ['mine']);
+    expect('image' in (await puller.ensure(a, a.spec.containers[0]!, 'f', objects))).toBe(true);
+    expect(images.pulls).toBe(1);
+    // present, but pulled with a secret this pod lacks: pulled again without credentials, refused
+    const b = podAs('b', []);
+    const outB = await puller.ensure(b, b.spec.containers[0]!, 'f', objects);
+    expect('waiting' in outB && outB.waiting.reason).toBe('ErrImagePull');
+    expect(images.pulls).toBe(2);
+    // the pull policy Never cannot verify
+    const n = podAs('n', [], 'Never');
+    const outN = await puller.ensure(n, n.spec.containers[0]!, 'f', objects);
+    expect('waiting' in outN && outN.waiting.reason).toBe('ErrImageNeverPull');
+    // the same secret, or another holding the same credentials: present, no pull
+    events.length = 0;
+    for (const [uid, s] of [['a2', 'mine'], ['c', 'copy']] as const) {
+      const p = podAs(uid, [s]);
+      expect('image' in (await puller.ensure(p, p.spec.containers[0]!, 'f', objects))).toBe(true);
+    }
+    expect(images.pulls).toBe(2);
+    expect(events.filter((e) => e.includes('already present on machine and can be accessed by the pod'))).toHaveLength(2);
+  });
+
+  it('an image pulled without pod credentials is for every pod', async () => {
+    let have = false;
+    const images: ImageProvider = {
+      getImage: async () => (have ? rec : undefined),
+      ensureImage: async (_r: string, policy: PullPolicy, opts?: PullOptions) => {
+        if (!(have && policy !== 'Always')) {
+          opts?.onCredentialsUsed?.(undefined);
+          have = true;
+        }
+        return rec;
+      },
+      prepareRootfs: async () => [],
+      removeRootfs: async () => undefined,
+    };
+    const puller = new ImagePuller({ images, record: () => undefined });
+    const a = podAs('a', []);
+    await puller.ensure(a, a.spec.containers[0]!, 'f', { configMaps: [], secrets: [] });
+    const n = podAs('n', [], 'Never');
+    expect('image' in (await puller.ensure(n, n.spec.containers[0]!, 'f', { configMaps: [], secrets: [] }))).toBe(true);
+  });
+});
