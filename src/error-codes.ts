@@ -27,6 +27,8 @@ type ImageErrorCode =
   | 'ERR_IMAGE_CONFIG_FILE_INVALID'
   | 'ERR_IMAGE_CREDS_INVALID'
   | 'ERR_IMAGE_AUTHFILE_INVALID'
+  /** An image pull secret (kubernetes.io/dockerconfigjson or dockercfg) that cannot be parsed. */
+  | 'ERR_IMAGE_PULL_SECRET_INVALID'
   | 'ERR_IMAGE_CREDENTIAL_HELPER'
   | 'ERR_IMAGE_INSECURE_REGISTRY'
   | 'ERR_IMAGE_REGISTRY_UNREACHABLE'

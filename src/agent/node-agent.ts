@@ -139,7 +139,7 @@ export class NodeAgent extends EventEmitter {
       this.emit('event', e);
     }, 2000, deps.nodeName ?? os.hostname());
     const record = (pod: Pod, type: 'Normal' | 'Warning', reason: string, message: string, fieldPath?: string) => void this.recorder.record(pod, type, reason, message, fieldPath);
-    this.puller = new ImagePuller({ images: deps.images, importBuiltin: deps.importBuiltin, backoff: deps.backoff, record, onProgress: (p: PullProgress) => this.emit('pull', p) });
+    this.puller = new ImagePuller({ images: deps.images, importBuiltin: deps.importBuiltin, backoff: deps.backoff, record, onProgress: (p: PullProgress) => this.emit('pull', p), pulledRecordsFile: `${deps.root}/image-pulls.json` });
     this.prober = new ProberManager({
       runtime: deps.runtime,
       prober: deps.prober ?? runProbe,

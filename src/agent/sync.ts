@@ -371,7 +371,7 @@ export class PodSyncer {
     const fp = containerFieldPath(pod, name);
     const rt = this.d.runtime;
     // 1. image
-    const pulled = await this.d.puller.ensure(pod, c, fp);
+    const pulled = await this.d.puller.ensure(pod, c, fp, r.objects);
     if ('waiting' in pulled) {
       r.waiting[name] = pulled.waiting;
       this.d.schedule(uid, pulled.retryAt);

@@ -22,7 +22,7 @@ import { ContentStore, digestMismatch } from './content-store.js';
 import { ImageStore } from './image-store.js';
 import { parseImageConfig, parseManifest, type Descriptor } from './manifest.js';
 import { familiarReference, formatReference, isLoopbackHost, parseReference, repositoryName, type ImageReference } from './reference.js';
-import { resolveCredentials } from './registry/auth.js';
+import { resolveCredentials, type Credentials } from './registry/auth.js';
 import { RegistryClient, backoffDelay, isRetriableError, DEFAULT_RETRY, type RetryPolicy } from './registry/client.js';
 import { sleep } from '../sys/proc.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from './registry/platform.js';
@@ -201,13 +201,46 @@ export class ImageService implements ImageProvider {
     return out;
   }
 
+  /**
+   * Pull. With `opts.credentials` (a pod's pull-secret credentials, kubelet's keyring order) each is tried in
+   * turn, then the node's own (--creds / auth file), as kubelet's PullImage does; anonymous only when there
+   * are none at all. Several failures come back as one error listing each, in order.
+   */
   async pull(refStr: string, opts: PullOptions = {}): Promise<ImageRecord> {
-    let ref: ImageReference;
-    ref = parseReference(refStr);
+    const ref = parseReference(refStr);
+    const node = await resolveCredentials(ref.domain, ref.path, { ...(opts.creds ? { creds: opts.creds } : {}), ...(opts.authFile ? { authFile: opts.authFile } : {}) });
+    const tries: (Credentials | undefined)[] = [...(opts.credentials ?? []), ...(node ? [node] : [])];
+    if (tries.length <= 1) {
+      const rec = await this.pullWith(refStr, ref, opts, tries[0]);
+      opts.onCredentialsUsed?.(tries[0]);
+      return rec;
+    }
+    const errs: unknown[] = [];
+    for (const c of tries) {
+      try {
+        const rec = await this.pullWith(refStr, ref, opts, c);
+        opts.onCredentialsUsed?.(c);
+        return rec;
+      } catch (e) {
+        if (opts.signal?.aborted) throw e;
+        errs.push(e);
+      }
+    }
+    const first = errs[0];
+    const prefix = `Cannot pull "${refStr}": `;
+    const msgs = errs.map((e) => (e instanceof Error ? e.message : String(e))).map((m) => (m.startsWith(prefix) ? m.slice(prefix.length) : m));
+    // utilerrors.NewAggregate's form: [e1, e2]
+    return Promise.reject(
+      isNodeletError(first)
+        ? new NodeletError(first.category, first.code, `${prefix}[${msgs.join(', ')}]`, { cause: first, details: { ...first.details, reference: refStr, attempts: errs.length } })
+        : pullError(refStr, first),
+    );
+  }
+
+  private async pullWith(refStr: string, ref: ImageReference, opts: PullOptions, credentials: Credentials | undefined): Promise<ImageRecord> {
     const shown = familiarReference(ref);
     const progress = (p: Omit<PullProgress, 'ref'>) => opts.onProgress?.({ ref: shown, ...p });
     const platform = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
-    const credentials = await resolveCredentials(ref.domain, ref.path, { ...(opts.creds ? { creds: opts.creds } : {}), ...(opts.authFile ? { authFile: opts.authFile } : {}) });
     const clients: RegistryClient[] = [];
     try {
       // 1. resolve

@@ -3,6 +3,7 @@
 // src/snapshot/ (unpack, overlay/copy snapshotters).
 
 import type { Mount } from '../cri/types.js';
+import type { Credentials } from './registry/auth.js';
 
 /** A mount described as data (containerd's mount.Mount); defined in src/cri/types.ts, shared with src/snapshot. */
 export type { Mount } from '../cri/types.js';
@@ -60,6 +61,13 @@ export interface PullOptions {
   creds?: string;
   /** docker config.json / podman auth.json; default $REGISTRY_AUTH_FILE. */
   authFile?: string;
+  /**
+   * Credentials tried in this order before the node's own (creds / authFile / the default auth files): a
+   * pod's image pull secrets that match the image (src/image/registry/keyring.ts), as kubelet passes them.
+   */
+  credentials?: Credentials[];
+  /** Told which credentials the successful pull used (the same object as given or resolved; undefined: anonymous). */
+  onCredentialsUsed?: (c: Credentials | undefined) => void;
   /** false allows plain HTTP and unverified TLS for non-loopback registries. */
   tlsVerify?: boolean;
   onProgress?: (p: PullProgress) => void;

@@ -824,7 +824,13 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
       if (sc.name) seenSysctls.add(sc.name);
     });
   }
-  if (s.imagePullSecrets?.length) warnings.push('spec.imagePullSecrets: not used by nodelet; configure registry credentials with an auth file');
+  // image pull secrets are used from the pod's objects (src/agent/image-puller.ts); without an API server only the
+  // manifest's own Secrets are there (in cluster mode `objects` is undefined here: the API server's are fetched)
+  if (ctx.objects)
+    (s.imagePullSecrets ?? []).forEach((r, i) => {
+      if (r?.name && !findObj(ctx.objects!.secrets, ctx.namespace, r.name))
+        warnings.push(`spec.imagePullSecrets[${i}]: Secret "${r.name}" not found in namespace "${ctx.namespace}": without an API server nodelet uses only the manifest's Secrets; add it there or configure registry credentials with an auth file`);
+    });
   return { errors: errs, warnings };
 }
 

@@ -6,6 +6,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { computeChainIds } from '../../../src/image/chain.js';
 import { ImageService } from '../../../src/image/service.js';
+import { ImagePuller } from '../../../src/agent/image-puller.js';
+import type { Pod, PodObjects, Secret } from '../../../src/pod/api-types.js';
 import {
   makeImage,
   makeLayer,
@@ -249,6 +251,102 @@ describe('pull with htpasswd Basic auth', () => {
       expect((await new ImageService({ root: newRoot() }).pull(ref, { authFile: authfile })).id).toBe(img.configDigest);
       process.env.REGISTRY_AUTH_FILE = authfile;
       expect((await new ImageService({ root: newRoot() }).pull(ref)).id).toBe(img.configDigest);
+    } finally {
+      if (saved === undefined) delete process.env.REGISTRY_AUTH_FILE;
+      else process.env.REGISTRY_AUTH_FILE = saved;
+    }
+  });
+  it("uses a pod's image pull secrets through the ImagePuller: each matching entry in order, then the node's auth file", async () => {
+    const ref = `${reg.host}/private/app:v1`;
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const secret = (name: string, auths: Record<string, unknown>): Secret => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: 'ns' },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': b64(JSON.stringify({ auths })) },
+    });
+    const pod = (secrets: string[]): Pod =>
+      ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: `u-${secrets.join('-')}` }, spec: { containers: [{ name: 'c', image: ref, imagePullPolicy: 'Always' }], imagePullSecrets: secrets.map((name) => ({ name })) } }) as Pod;
+    const objects: PodObjects = {
+      configMaps: [],
+      secrets: [
+        secret('wrong', { [`http://${reg.host}/v2/`]: { username: 'alice', password: 'wrong' } }),
+        secret('right', { [reg.host]: { auth: b64('alice:s3cr:et') } }),
+        secret('elsewhere', { 'quay.io': { auth: b64('alice:s3cr:et') } }),
+      ],
+    };
+    const events: string[] = [];
+    const puller = (root: string) => new ImagePuller({ images: new ImageService({ root }), record: (_p, type, reason, msg) => void events.push(`${type} ${reason}: ${msg}`) });
+    const saved = process.env.REGISTRY_AUTH_FILE;
+    const empty = path.join(reg.dir, 'node-empty.json');
+    writeFileSync(empty, '{"auths":{}}');
+    process.env.REGISTRY_AUTH_FILE = empty;
+    try {
+      // the wrong entry is tried first, then the right one
+      const p1 = pod(['wrong', 'right']);
+      const ok = await puller(newRoot()).ensure(p1, p1.spec.containers[0]!, 'f', objects);
+      expect('image' in ok && ok.image.id).toBe(img.configDigest);
+      // no secret that matches (and none on the node): anonymous, refused
+      const p2 = pod(['elsewhere', 'absent']);
+      const no = await puller(newRoot()).ensure(p2, p2.spec.containers[0]!, 'f', objects);
+      expect('waiting' in no && no.waiting).toMatchObject({ reason: 'ErrImagePull', message: expect.stringMatching(/authentication required/) });
+      expect(events).toContain('Warning FailedToRetrieveImagePullSecret: Unable to retrieve some image pull secrets (absent); attempting to pull the image may not succeed.');
+      // only wrong credentials: refused
+      const p3 = pod(['wrong']);
+      const bad = await puller(newRoot()).ensure(p3, p3.spec.containers[0]!, 'f', objects);
+      expect('waiting' in bad && bad.waiting).toMatchObject({ reason: 'ErrImagePull', message: expect.stringMatching(/credentials rejected/) });
+      // the node's auth file after the pod's wrong entry: both tried, the node's works
+      const nodeFile = path.join(reg.dir, 'node-auth.json');
+      writeFileSync(nodeFile, JSON.stringify({ auths: { [reg.host]: { auth: b64('alice:s3cr:et') } } }));
+      process.env.REGISTRY_AUTH_FILE = nodeFile;
+      const viaNode = await puller(newRoot()).ensure(p3, p3.spec.containers[0]!, 'f', objects);
+      expect('image' in viaNode && viaNode.image.id).toBe(img.configDigest);
+      // the image service alone: every attempt's error in one, in order
+      writeFileSync(nodeFile, JSON.stringify({ auths: { [reg.host]: { auth: b64('alice:also-wrong') } } }));
+      const both = await new ImageService({ root: newRoot() }).pull(ref, { credentials: [{ username: 'alice', password: 'wrong' }] }).catch((e: Error) => e);
+      expect((both as { code?: string }).code).toBe('ERR_IMAGE_UNAUTHORIZED');
+      expect((both as Error).message).toMatch(/^Cannot pull ".*": \[.*credentials rejected.*, .*credentials rejected.*\]$/);
+    } finally {
+      if (saved === undefined) delete process.env.REGISTRY_AUTH_FILE;
+      else process.env.REGISTRY_AUTH_FILE = saved;
+    }
+  });
+  it('an image a pod pulled with its secret is not for a pod without it: that one pulls and is refused', async () => {
+    const ref = `${reg.host}/private/app:v1`;
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const secret = (name: string): Secret => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name, namespace: 'ns', uid: `uid-${name}` },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: { '.dockerconfigjson': b64(JSON.stringify({ auths: { [reg.host]: { auth: b64('alice:s3cr:et') } } })) },
+    });
+    const objects: PodObjects = { configMaps: [], secrets: [secret('mine'), secret('copy')] };
+    const pod = (uid: string, secrets: string[]): Pod =>
+      ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: uid, namespace: 'ns', uid }, spec: { containers: [{ name: 'c', image: ref, imagePullPolicy: 'IfNotPresent' }], imagePullSecrets: secrets.map((name) => ({ name })) } }) as Pod;
+    const root = newRoot();
+    const events: string[] = [];
+    const puller = new ImagePuller({ images: new ImageService({ root }), record: (p, _t, reason, msg) => void events.push(`${p.metadata.uid} ${reason}: ${msg}`), pulledRecordsFile: path.join(root, 'image-pulls.json') });
+    const saved = process.env.REGISTRY_AUTH_FILE;
+    const empty = path.join(reg.dir, 'node-empty2.json');
+    writeFileSync(empty, '{"auths":{}}');
+    process.env.REGISTRY_AUTH_FILE = empty;
+    try {
+      const ensure = (p: Pod) => puller.ensure(p, p.spec.containers[0]!, 'f', objects);
+      const a = await ensure(pod('a', ['mine']));
+      expect('image' in a && a.image.id).toBe(img.configDigest);
+      const b = await ensure(pod('b', []));
+      expect('waiting' in b && b.waiting).toMatchObject({ reason: 'ErrImagePull', message: expect.stringMatching(/authentication required/) });
+      expect(events).toContain('b Pulling: Pulling image "' + ref + '"');
+      const c = await ensure(pod('c', ['copy']));
+      expect('image' in c && c.image.id).toBe(img.configDigest);
+      expect(events).toContain(`c Pulled: Container image "${ref}" already present on machine and can be accessed by the pod`);
+      // the record survives a restart (a new puller on the same file)
+      const again = new ImagePuller({ images: new ImageService({ root }), record: () => undefined, pulledRecordsFile: path.join(root, 'image-pulls.json') });
+      const d = pod('d', []);
+      const outD = await again.ensure(d, d.spec.containers[0]!, 'f', objects);
+      expect('waiting' in outD && outD.waiting.reason).toBe('ErrImagePull');
     } finally {
       if (saved === undefined) delete process.env.REGISTRY_AUTH_FILE;
       else process.env.REGISTRY_AUTH_FILE = saved;

@@ -153,6 +153,16 @@ describe('validatePod', () => {
     const dup = validatePodFull(applyDefaults(pod({ securityContext: { sysctls: [{ name: 'kernel.shm_rmid_forced', value: '1' }, { name: 'kernel.shm_rmid_forced', value: '0' }] } })));
     expect(dup.errors).toEqual([expect.objectContaining({ field: 'spec.securityContext.sysctls[1].name', type: 'Duplicate' })]);
   });
+  it('imagePullSecrets: no warning in cluster mode (no objects); without an API server, one per Secret the manifest lacks', () => {
+    const p = applyDefaults(pod({ imagePullSecrets: [{ name: 'have' }, { name: 'lack' }] }));
+    expect(validatePodFull(p).warnings.filter((w) => w.includes('imagePullSecrets'))).toEqual([]);
+    const have = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'have', namespace: 'default' }, type: 'kubernetes.io/dockerconfigjson', data: {} };
+    const r = validatePodFull(p, { configMaps: [], secrets: [have] });
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.filter((w) => w.includes('imagePullSecrets'))).toEqual([
+      'spec.imagePullSecrets[1]: Secret "lack" not found in namespace "default": without an API server nodelet uses only the manifest\'s Secrets; add it there or configure registry credentials with an auth file',
+    ]);
+  });
   it('checks references only when objects are given', () => {
     const p = applyDefaults(pod({ volumes: [{ name: 'c', configMap: { name: 'cfg' } }] }));
     expect(validatePod(p)).toEqual([]);
