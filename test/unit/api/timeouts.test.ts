@@ -51,7 +51,7 @@ describe('API socket timeouts', () => {
     const socket = await start();
     const header = 'GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200) + '\r\n\r\n';
     const r = await trickle(socket, header.split(''), 20); // ~5 s to send it all
-    expect(r.answer).toMatch(/^(HTTP\/1\.1 408|)$|^HTTP\/1\.1 408/); // 408, or a bare close when node's check races the parser
+    expect(r.answer).toMatch(/^(HTTP\/1\.1 408[^]*)?$/); // 408, or a bare close when node's check races the parser
     expect(r.sent).toBeLessThan(header.length); // cut off before the headers were complete
   });
 
@@ -60,7 +60,7 @@ describe('API socket timeouts', () => {
     const body = JSON.stringify({ x: 'y'.repeat(200) });
     const head = `POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
     const r = await trickle(socket, [head, ...body.split('')], 20);
-    expect(r.answer).toMatch(/^(HTTP\/1\.1 408|)$|^HTTP\/1\.1 408/);
+    expect(r.answer).toMatch(/^(HTTP\/1\.1 408[^]*)?$/);
     expect(r.sent).toBeLessThan(1 + body.length);
   });
 
