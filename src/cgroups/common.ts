@@ -158,10 +158,28 @@ export function computeEmptyParentCandidates(parent: string, self?: string): str
   return [`${p}/besteffort`, `${p}/burstable`, p].filter((c) => self === undefined || self === '/' || (!isWithin(c, self) && !isWithin(self, c)));
 }
 
-/** /proc/self/cgroup of this process, parsed (empty if unreadable). */
-export function readSelfCgroups(): Record<string, string> {
+/**
+ * Pure: /proc/<pid>/cgroup paths (the hierarchy's view, as the kernel prints them for our cgroup namespace)
+ * → paths under the mounts nodelet reads and writes (layout.mountRoots: the cgroup each mount shows). A path
+ * under its mount's root becomes relative to it ("/machine.slice/libpod-x/a" with root "/machine.slice/libpod-x"
+ * → "/a"); a path outside what the mount shows is dropped (nothing under the mount can be it or contain it).
+ */
+export function mapToMounts(paths: Record<string, string>, mountRoots: Record<string, string> | undefined): Record<string, string> {
+  if (!mountRoots) return paths;
+  const out: Record<string, string> = {};
+  for (const [k, p] of Object.entries(paths)) {
+    const root = mountRoots[k] ?? '/';
+    if (root === '/') out[k] = p;
+    else if (p === root) out[k] = '/';
+    else if (p.startsWith(root + '/')) out[k] = p.slice(root.length);
+  }
+  return out;
+}
+
+/** /proc/self/cgroup of this process, parsed and mapped onto the mounts (empty if unreadable). */
+export function readSelfCgroups(mountRoots?: Record<string, string>): Record<string, string> {
   try {
-    return parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
+    return mapToMounts(parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8')), mountRoots);
   } catch {
     return {};
   }

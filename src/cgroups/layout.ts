@@ -15,6 +15,13 @@ export interface CgroupLayout {
   v1Controllers: Record<string, string>;
   /** Where the cgroup2 hierarchy is mounted (the root itself on v2, e.g. <root>/unified on hybrid). */
   v2Root?: string;
+  /**
+   * mountinfo's root field of each mount in use — which cgroup of the hierarchy the mount shows — keyed like
+   * /proc/self/cgroup (v1 controller name, '' for v2). "/" unless a cgroup namespace or a bind shows a subtree:
+   * a container with the host's cgroup namespace on v1 sees its own cgroup at /sys/fs/cgroup/<ctrl> while
+   * /proc/self/cgroup names host paths. Absent: every mount shows its hierarchy's root.
+   */
+  mountRoots?: Record<string, string>;
 }
 
 export const V1_CONTROLLERS = new Set([
@@ -34,7 +41,9 @@ function trimSlash(p: string): string {
 export function computeCgroupLayout(mountinfo: string, mountRoot: string): CgroupLayout | null {
   const root = trimSlash(mountRoot);
   const v1Controllers: Record<string, string> = {};
+  const roots: Record<string, string> = {};
   let v2Root: string | undefined;
+  let v2MountRoot = '/';
   let rootIsV2 = false;
   for (const line of mountinfo.split('\n')) {
     if (!line) continue;
@@ -43,24 +52,34 @@ export function computeCgroupLayout(mountinfo: string, mountRoot: string): Cgrou
     const pre = line.slice(0, sep).split(' ');
     const post = line.slice(sep + 3).split(' ');
     const mountPoint = unescapeMountinfo(pre[4] ?? '');
+    const hierarchyRoot = unescapeMountinfo(pre[3] ?? '/');
     const fsType = post[0];
     const superOpts = (post[2] ?? '').split(',');
     if (mountPoint !== root && !mountPoint.startsWith(root + '/')) continue;
     if (fsType === 'cgroup2') {
       // Later mounts shadow earlier ones: keep the last one seen per mount point.
       if (mountPoint === root) rootIsV2 = true;
-      if (v2Root === undefined || mountPoint === root) v2Root = mountPoint;
+      if (v2Root === undefined || mountPoint === root) {
+        v2Root = mountPoint;
+        v2MountRoot = hierarchyRoot;
+      }
     } else if (fsType === 'cgroup') {
-      for (const opt of superOpts) if (V1_CONTROLLERS.has(opt)) v1Controllers[opt] = mountPoint;
+      for (const opt of superOpts) {
+        if (!V1_CONTROLLERS.has(opt)) continue;
+        v1Controllers[opt] = mountPoint;
+        roots[opt] = hierarchyRoot;
+      }
     } else if (mountPoint === root) {
       // Something else (tmpfs) mounted over the root later hides an earlier cgroup2 mount.
       rootIsV2 = false;
     }
   }
-  if (rootIsV2) return { version: 'v2', hybrid: false, v1Controllers: {}, v2Root: root };
+  const withRoots = (r: Record<string, string>) => (Object.values(r).some((x) => x !== '/') ? { mountRoots: r } : {});
+  if (rootIsV2) return { version: 'v2', hybrid: false, v1Controllers: {}, v2Root: root, ...withRoots({ '': v2MountRoot }) };
   if (Object.keys(v1Controllers).length === 0 && v2Root === undefined) return null;
-  if (Object.keys(v1Controllers).length === 0) return { version: 'v2', hybrid: false, v1Controllers: {}, v2Root };
-  return { version: 'v1', hybrid: v2Root !== undefined, v1Controllers, ...(v2Root ? { v2Root } : {}) };
+  if (Object.keys(v1Controllers).length === 0) return { version: 'v2', hybrid: false, v1Controllers: {}, v2Root, ...withRoots({ '': v2MountRoot }) };
+  if (v2Root !== undefined) roots[''] = v2MountRoot;
+  return { version: 'v1', hybrid: v2Root !== undefined, v1Controllers, ...(v2Root ? { v2Root } : {}), ...withRoots(roots) };
 }
 
 /** Fallback for a plain directory laid out like a cgroup mount (tests). */

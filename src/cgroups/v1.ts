@@ -23,6 +23,8 @@ export class CgroupV1Manager implements CgroupManager {
   constructor(
     readonly parent: string,
     mounts: Record<string, string>,
+    /** layout.mountRoots: which cgroup each mount shows (a cgroup namespace or bind may show a subtree) */
+    private readonly mountRoots?: Record<string, string>,
   ) {
     const missing = V1_REQUIRED.filter((c) => !mounts[c]);
     if (missing.length > 0) {
@@ -172,7 +174,7 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   removeEmptyParents(): void {
-    const self = readSelfCgroups();
+    const self = readSelfCgroups(this.mountRoots);
     for (const fs of this.hierarchies) {
       // the agent's own cgroup in this hierarchy (cpu,cpuacct share one: any of its controllers names it)
       const names = Object.keys(this.controllers).filter((c) => this.controllers[c] === fs);

@@ -35,6 +35,8 @@ export class CgroupV2Manager implements CgroupManager {
   constructor(
     readonly parent: string,
     readonly fs: CgroupFs,
+    /** layout.mountRoots: which cgroup the mount shows (a cgroup namespace or bind may show a subtree) */
+    private readonly mountRoots?: Record<string, string>,
   ) {}
 
   podPath(podUid: string, qos: QosClass): string {
@@ -188,7 +190,7 @@ export class CgroupV2Manager implements CgroupManager {
   }
 
   removeEmptyParents(): void {
-    rmdirIfEmpty(this.fs, computeEmptyParentCandidates(this.parent, readSelfCgroups()['']));
+    rmdirIfEmpty(this.fs, computeEmptyParentCandidates(this.parent, readSelfCgroups(this.mountRoots)['']));
   }
 
   async stats(path: string): Promise<CgroupStats> {

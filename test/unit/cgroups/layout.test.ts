@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { computeCgroupLayout, detectCgroupLayout } from '../../../src/cgroups/index.js';
+import { mapToMounts, parseProcCgroup } from '../../../src/cgroups/common.js';
 
 const hybrid = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
@@ -48,5 +49,32 @@ describe('detectCgroupLayout', () => {
       v1Controllers: { memory: join(dir, 'memory'), cpu: join(dir, 'cpu,cpuacct'), cpuacct: join(dir, 'cpu,cpuacct'), pids: join(dir, 'pids') },
       v2Root: join(dir, 'unified'),
     });
+  });
+});
+
+// podman --privileged --cgroupns=host on a v1 host: each controller mount shows the container's own cgroup
+// (mountinfo's root field) while /proc/self/cgroup names host paths.
+const hostNs = `600 590 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+601 600 0:29 /machine.slice/libpod-abc.scope /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+602 600 0:32 /machine.slice/libpod-abc.scope /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+603 600 0:36 /machine.slice/libpod-abc.scope /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+604 600 0:38 /machine.slice/libpod-abc.scope /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`;
+
+describe('mount roots (cgroup namespaces, bind mounts)', () => {
+  it('records the root field of each mount when one shows a subtree', () => {
+    const l = computeCgroupLayout(hostNs, '/sys/fs/cgroup')!;
+    const r = '/machine.slice/libpod-abc.scope';
+    expect(l.mountRoots).toEqual({ cpu: r, cpuacct: r, memory: r, pids: r, '': r });
+    expect(computeCgroupLayout(hybrid, '/sys/fs/cgroup')!.mountRoots).toBeUndefined();
+  });
+
+  it('maps /proc/self/cgroup paths onto what the mounts show, dropping the ones outside', () => {
+    const roots = computeCgroupLayout(hostNs, '/sys/fs/cgroup')!.mountRoots;
+    const self = parseProcCgroup('4:memory:/machine.slice/libpod-abc.scope/ci/job\n3:pids:/machine.slice/libpod-abc.scope\n2:cpu,cpuacct:/user.slice\n0::/machine.slice/libpod-abc.scope/x\n');
+    expect(mapToMounts(self, roots)).toEqual({ memory: '/ci/job', pids: '/', '': '/x' });
+    expect(mapToMounts(self, undefined)).toBe(self);
+    // a prefix that is not a path component is not "under"
+    expect(mapToMounts({ memory: '/machine.slice/libpod-abc.scope2' }, roots)).toEqual({});
   });
 });

@@ -198,6 +198,21 @@ describe('createCgroupManager', () => {
     for (const d of ['memory', 'cpu', 'cpuacct', 'pids']) mkdirSync(join(dir, d));
   }
 
+  it('the own-cgroup rule works in the mounts\' coordinates (host cgroup namespace in a container)', async () => {
+    fakeV1();
+    // every controller mount shows /machine.slice/ctr; we run in its /ci child
+    const roots = { memory: '/machine.slice/ctr', cpu: '/machine.slice/ctr', cpuacct: '/machine.slice/ctr', pids: '/machine.slice/ctr' };
+    const layout = { version: 'v1' as const, hybrid: false, v1Controllers: Object.fromEntries(Object.keys(roots).map((c) => [c, join(dir, c)])), mountRoots: roots };
+    const self = '4:memory:/machine.slice/ctr/ci\n3:pids:/machine.slice/ctr\n1:cpu,cpuacct:/machine.slice/ctr\n';
+    // /ci under the mount is our own memory cgroup, though /proc/self/cgroup never says "/ci"
+    const err = await createCgroupManager({ parent: '/ci/nodelet', layout, procSelfCgroup: self }).catch((e: unknown) => e);
+    expect(isNodeletError(err, 'ERR_CGROUP_PARENT_IS_SELF'), String(err)).toBe(true);
+    expect((err as Error).message).toContain('"/ci"');
+    // a host path that only looks like ours is not refused, and a sibling of /ci is fine
+    expect((await createCgroupManager({ parent: '/machine.slice/ctr/ci', layout, procSelfCgroup: self })).version).toBe('v1');
+    expect((await createCgroupManager({ parent: '/nodelet', layout, procSelfCgroup: self })).version).toBe('v1');
+  });
+
   it('refuses a parent equal to, inside or containing its own cgroup', async () => {
     fakeV1();
     for (const parent of ['/process_api/e936', '/process_api/e936/nodelet', '/process_api']) {
