@@ -24,9 +24,13 @@
 //   e2e-test-images/nonroot:1.5              busybox with USER 1234 (the real one: debian-base + USER 1234)
 //   e2e-test-images/nginx:1.15-4, :1.27-0    STAND-IN: busybox httpd serving /usr/share/nginx/html on :80
 //                                            (nginx is not built from source here)
+//   e2e-test-images/glibc-dns-testing:2.0.0  busybox plus the host's glibc `hostname` (Debian's, with the ld.so and
+//                                            libc it links: `hostname -f` resolves through glibc and /etc/hosts, as
+//                                            in the real debian-based image; no dnsutils/coredns, which the
+//                                            NodeConformance specs, the hostnameOverride ones, do not run)
 //   pause:3.10.2 (gcRegistry)                build/pause/linux/pause.c, gcc -static; USER 65535:65535
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -141,6 +145,15 @@ const nginx = (tag) => ({
   config: { cmd: ['httpd', '-f', '-v', '-p', '80', '-h', '/usr/share/nginx/html'], env: [PATH], exposedPorts: ['80'], stopSignal: 'SIGQUIT' },
 });
 
+/** A dynamically linked host binary at its own path, with the loader and libraries `ldd` names. */
+export function glibcBinaryEntries(bin) {
+  const libs = execFileSync('ldd', [bin], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.match(/(?:=>\s*)?(\/\S+)\s+\(0x/)?.[1])
+    .filter((p) => p !== undefined);
+  return [bin, ...libs].map((p) => ({ path: p.slice(1), type: 'file', mode: 0o755, content: readFileSync(realpathSync(p)) }));
+}
+
 /** pause first: agnhost embeds it (pause:testing of the fake registry). */
 export const pause = {
   ref: 'pause:3.10.2',
@@ -167,6 +180,12 @@ export const images = [
     ref: 'e2e-test-images/nonroot:1.5',
     layers: (ctx) => [{ entries: tidy(busyboxRoot(ctx)) }],
     config: { cmd: ['sh'], env: [PATH], user: '1234' },
+  },
+  {
+    // GlibcDnsTesting: the hostnameOverride specs run `sh -c "echo $(hostname)';'$(hostname -f)';'"`
+    ref: 'e2e-test-images/glibc-dns-testing:2.0.0',
+    layers: (ctx) => [{ entries: tidy([...busyboxRoot(ctx), ...glibcBinaryEntries(ctx.hostnameBin ?? '/usr/bin/hostname')]) }],
+    config: { cmd: ['sh'], env: [PATH] },
   },
   nginx('1.15-4'),
   nginx('1.27-0'),

@@ -4,6 +4,7 @@
 //   LeaseController  kube-node-lease/<node>, renewed every 10 s
 //   ApiServerPodSource  list+watch of the pods bound to the node → the agent's 'apiserver' source
 //   ObjectResolver   ConfigMaps, Secrets and service-account tokens those pods reference
+//   ServiceEnvCache  every Service (list+watch): the containers' service env (kubelet's service lister)
 //   StatusSyncer     pod status PATCHes, the final DELETE after a graceful deletion
 //   EventSink        core/v1 Events for the API server's pods
 //   MirrorPods       the API server's read-only copies of the static pods
@@ -28,11 +29,24 @@ import { ApiServerPodSource, APISERVER_SOURCE, type ApiPod } from './pod-source.
 import { StatusSyncer } from './status-syncer.js';
 import { EventSink } from './events.js';
 import { MirrorPods } from './mirror-pods.js';
-import { fetchKubernetesServiceEnv } from './service-env.js';
+import { ServiceEnvCache } from './service-env.js';
 import { startKubeletServer, type KubeletServer } from '../kubelet/index.js';
 import { declaredFeatures, DEFAULT_FEATURE_GATES, type FeatureGates } from '../node/feature-gates.js';
 
 const log = getLogger('cluster');
+
+const SERVICES_SYNC_WAIT_MS = 10_000;
+
+/** true once `synced` resolved true within `ms`; false when it did not (or the informer stopped). */
+async function waitSynced(synced: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([synced, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface ClusterOptions {
   kubeconfig: string;
@@ -72,7 +86,7 @@ export class ClusterMode {
   readonly events: EventSink;
   readonly mirrors: MirrorPods;
   private readonly apiPods = new Map<string, ApiPod>();
-  private serviceEnv: Record<string, string> = {};
+  readonly services: ServiceEnvCache;
   private offEvents?: () => void;
   private kubelet?: KubeletServer;
 
@@ -89,6 +103,7 @@ export class ClusterMode {
       ...(o.nodeStatusUpdateMs ? { updateFrequencyMs: o.nodeStatusUpdateMs } : {}),
     });
     this.lease = new LeaseController({ client: this.client, nodeName: this.nodeName, nodeUid: () => this.node.nodeUid, ...(o.leaseRenewMs ? { renewIntervalMs: o.leaseRenewMs } : {}) });
+    this.services = new ServiceEnvCache(this.client);
     this.objects = new ObjectResolver({ client: this.client, nodeName: this.nodeName });
     this.mirrors = new MirrorPods({ client: this.client, status: agent.status, nodeName: this.nodeName, nodeUid: () => this.node.nodeUid });
     this.pods = new ApiServerPodSource({
@@ -97,7 +112,7 @@ export class ClusterMode {
       source: agent.config.source(APISERVER_SOURCE),
       objects: this.objects,
       known: (uid) => !!agent.getPod(uid),
-      serviceEnv: () => this.serviceEnv,
+      serviceEnv: (pod) => this.services.envFor(pod.metadata.namespace ?? 'default', pod.spec.enableServiceLinks !== false),
       onApiPod: (uid, obj) => (obj ? this.apiPods.set(uid, obj) : this.apiPods.delete(uid)),
       onMirrorPod: (key, obj) => this.mirrors.observe(key, obj),
     });
@@ -135,11 +150,11 @@ export class ClusterMode {
     agent.on('event', onEvent);
     c.offEvents = () => agent.off('event', onEvent);
     await c.node.onRegistered;
-    // kubelet's service environment for the `kubernetes` Service (other services: enableServiceLinks, not done)
-    c.serviceEnv = await fetchKubernetesServiceEnv(c.client).catch((err) => {
-      log.warn('cannot read the kubernetes Service: containers get no KUBERNETES_SERVICE_HOST', { error: describeError(err) });
-      return {};
-    });
+    // kubelet's service environment (the Services of the pod's namespace, enableServiceLinks, and `kubernetes`
+    // of default): kubelet makes no container env before its service lister synced; we wait for it a while
+    c.services.start();
+    if (!(await waitSynced(c.services.synced, SERVICES_SYNC_WAIT_MS)))
+      log.warn(`the Services are not listed after ${SERVICES_SYNC_WAIT_MS / 1000} s: containers started meanwhile get no service env (KUBERNETES_SERVICE_HOST ...)`);
     // kubelet starts the pod source once the node informer synced; we need the Node for admission
     c.pods.start();
     c.mirrors.start();
@@ -169,6 +184,7 @@ export class ClusterMode {
     this.mirrors.stop();
     await this.pods.stop().catch((e) => log.warn('stopping the pod watch failed', { error: describeError(e) }));
     this.objects.stop();
+    await this.services.stop().catch((e) => log.warn('stopping the service watch failed', { error: describeError(e) }));
     this.status.stop();
     this.events.stop();
     await this.lease.stop();

@@ -38,8 +38,8 @@ export interface ApiServerPodSourceOptions {
   objects: ObjectsPort;
   /** Does the agent know (run, or remember) this pod? */
   known: (uid: string) => boolean;
-  /** Environment for every container from Services (KUBERNETES_SERVICE_HOST ...). */
-  serviceEnv?: () => Record<string, string>;
+  /** Environment for the pod's containers from Services (KUBERNETES_SERVICE_HOST, FOO_SERVICE_HOST ...). */
+  serviceEnv?: (pod: Pod) => Record<string, string>;
   /** Mirror pods bound to this node as the watch shows them (undefined: deleted). */
   onMirrorPod?: (key: string, obj: ApiPod | undefined) => void;
   /** The API object of each pod as last seen (the status syncer diffs against it and deletes with it). */
@@ -126,8 +126,8 @@ export class ApiServerPodSource {
     });
   }
 
-  private withEnv(objects: PodObjects): PodObjects {
-    const env = this.o.serviceEnv?.();
+  private withEnv(pod: Pod, objects: PodObjects): PodObjects {
+    const env = this.o.serviceEnv?.(pod);
     return env && Object.keys(env).length ? { ...objects, serviceEnv: env } : objects;
   }
 
@@ -147,11 +147,11 @@ export class ApiServerPodSource {
     this.latest.set(uid, pod);
     if (!known) {
       for (const w of warnings) log.warn('pod spec', { pod: `${obj.metadata.namespace}/${obj.metadata.name}`, warning: w });
-      const objects = rejected ? { configMaps: [], secrets: [] } : this.withEnv(await this.o.objects.resolve(pod));
+      const objects = rejected ? { configMaps: [], secrets: [] } : this.withEnv(pod, await this.o.objects.resolve(pod));
       this.o.source.add(pod, objects, rejected);
       if (!rejected) this.o.objects.track(pod, (next) => this.chain(uid, async () => {
         const cur = this.latest.get(uid);
-        if (cur && this.o.known(uid)) this.o.source.update(cur, this.withEnv(next));
+        if (cur && this.o.known(uid)) this.o.source.update(cur, this.withEnv(cur, next));
       }));
       return;
     }

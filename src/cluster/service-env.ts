@@ -1,7 +1,10 @@
 // Service environment variables as kubelet makes them (pkg/kubelet/envvars
-// FromServices, v1.36). kubelet always adds the `kubernetes` Service of the
-// `default` namespace (its "master services"), even with enableServiceLinks
-// false; with a cluster IP 10.0.0.1 and port https/443/TCP that is:
+// FromServices and getServiceEnvVarMap, v1.36): with enableServiceLinks (the
+// default) every Service with a cluster IP in the pod's namespace; always the
+// `kubernetes` Service of the `default` namespace (its "master services"),
+// unless the namespace has its own `kubernetes`. The container's env and
+// envFrom override them (src/pod/env.ts). For `kubernetes` with a cluster IP
+// 10.0.0.1 and port https/443/TCP that is:
 //
 //   KUBERNETES_SERVICE_HOST=10.0.0.1
 //   KUBERNETES_SERVICE_PORT=443
@@ -13,8 +16,7 @@
 //   KUBERNETES_PORT_443_TCP_ADDR=10.0.0.1
 //
 // (an IPv6 cluster IP is bracketed in the URLs, as net.JoinHostPort does).
-import { NodeletError } from '../errors.js';
-import { isNotFound } from '../kube/errors.js';
+import { listWatch, type ListWatch, type ListWatchOptions } from '../kube/informer.js';
 import type { KubeClient, KubeObject } from '../kube/types.js';
 
 export interface ServicePort {
@@ -77,29 +79,88 @@ export function kubernetesServiceEnv(service: { clusterIP: string; port: number;
   return Object.fromEntries(vars.map((v) => [v.name, v.value]));
 }
 
-interface ServiceObject extends KubeObject {
+export interface ServiceObject extends KubeObject {
   spec?: { clusterIP?: string; ports?: { name?: string; port?: number; protocol?: string }[] };
 }
 
+/** A Service as the env cache keeps it: its namespace besides the env parts. */
+export interface NamespacedService extends ServiceForEnv {
+  namespace: string;
+}
+
+/** kubelet's masterServices: the default namespace's services every pod gets, even with enableServiceLinks false. */
+const MASTER_SERVICES = new Set(['kubernetes']);
+
 /**
- * GET services/kubernetes in `default` and return its env vars (all its ports,
- * as FromServices does). A missing Service, or one without a cluster IP, gives
- * {} (kubelet then adds nothing); other failures throw ERR_SERVICE_ENV_FETCH
- * with the API error as cause.
+ * getServiceEnvVarMap (pkg/kubelet/kubelet_pods.go): the env of the services with a cluster IP in the pod's
+ * namespace (only with enableServiceLinks), and of the master services of `default` (always) unless the
+ * namespace has a service of that name; a map (kubelet's too), here in name order.
  */
-export async function fetchKubernetesServiceEnv(client: KubeClient): Promise<Record<string, string>> {
-  let svc: ServiceObject;
-  try {
-    svc = await client.get<ServiceObject>({ group: '', version: 'v1', resource: 'services', namespace: 'default' }, 'kubernetes');
-  } catch (e) {
-    if (isNotFound(e)) return {};
-    const category = e instanceof NodeletError ? e.category : 'Unavailable';
-    throw new NodeletError(category, 'ERR_SERVICE_ENV_FETCH', `cannot read the kubernetes Service in namespace default from ${client.server}: ${(e as Error).message}`, { cause: e });
+export function serviceEnvMap(services: Iterable<NamespacedService>, namespace: string, enableServiceLinks: boolean): Record<string, string> {
+  const chosen = new Map<string, NamespacedService>();
+  for (const s of services) {
+    if (!isServiceIPSet(s)) continue;
+    if (s.namespace === 'default' && MASTER_SERVICES.has(s.name)) {
+      if (!chosen.has(s.name)) chosen.set(s.name, s);
+    } else if (s.namespace === namespace && enableServiceLinks) chosen.set(s.name, s);
   }
+  const sorted = [...chosen.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return Object.fromEntries(serviceEnvVars(sorted).map((v) => [v.name, v.value]));
+}
+
+/** The env parts of a core/v1 Service object (ports without a number are dropped). */
+export function toNamespacedService(svc: ServiceObject): NamespacedService {
   const ports: ServicePort[] = (svc.spec?.ports ?? [])
     .filter((p): p is { name?: string; port: number; protocol?: string } => typeof p.port === 'number')
     .map((p) => ({ ...(p.name ? { name: p.name } : {}), port: p.port, ...(p.protocol ? { protocol: p.protocol } : {}) }));
   const clusterIP = svc.spec?.clusterIP;
-  const vars = serviceEnvVars([{ name: 'kubernetes', ...(clusterIP !== undefined ? { clusterIP } : {}), ports }]);
-  return Object.fromEntries(vars.map((v) => [v.name, v.value]));
+  return { namespace: svc.metadata.namespace ?? '', name: svc.metadata.name ?? '', ...(clusterIP !== undefined ? { clusterIP } : {}), ports };
+}
+
+/**
+ * kubelet's service lister: every Service of the cluster through one list+watch (src/kube/informer.ts),
+ * so a container's service env is that of the services existing when its pod's env is made.
+ */
+export class ServiceEnvCache {
+  private readonly services = new Map<string, NamespacedService>();
+  private lw?: ListWatch;
+
+  constructor(private readonly client: KubeClient, private readonly opts: Omit<ListWatchOptions, 'fieldSelector' | 'labelSelector'> = {}) {}
+
+  start(): void {
+    if (this.lw) return;
+    const put = (o: ServiceObject) => {
+      const s = toNamespacedService(o);
+      this.services.set(`${s.namespace}/${s.name}`, s);
+    };
+    this.lw = listWatch<ServiceObject>(this.client, { group: '', version: 'v1', resource: 'services' }, this.opts, {
+      onSync: (items) => {
+        this.services.clear();
+        for (const o of items) put(o);
+      },
+      onEvent: (type, o) => {
+        if (type === 'DELETED') this.services.delete(`${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`);
+        else put(o);
+      },
+    });
+  }
+
+  /** Resolves true after the first list, false when stopped before it. */
+  get synced(): Promise<boolean> {
+    return this.lw?.synced ?? Promise.resolve(false);
+  }
+
+  hasSynced(): boolean {
+    return this.lw?.hasSynced() ?? false;
+  }
+
+  /** The service env of a container of a pod in `namespace` (getServiceEnvVarMap). */
+  envFor(namespace: string, enableServiceLinks: boolean): Record<string, string> {
+    return serviceEnvMap(this.services.values(), namespace, enableServiceLinks);
+  }
+
+  async stop(): Promise<void> {
+    await this.lw?.stop();
+    this.lw = undefined;
+  }
 }

@@ -401,6 +401,10 @@ export interface PodSpec {
   shareProcessNamespace?: boolean;
   hostname?: string;
   subdomain?: string;
+  /** HostnameOverride (beta, on in v1.36): the pod's hostname, exactly; takes precedence over hostname and subdomain */
+  hostnameOverride?: string;
+  /** not implemented (a warning); read only to refuse it beside hostnameOverride */
+  setHostnameAsFQDN?: boolean;
   nodeName?: string;
   serviceAccountName?: string;
   /** deprecated alias of serviceAccountName */

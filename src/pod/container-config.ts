@@ -256,13 +256,14 @@ export function computeDNS(pod: Pod, host: ResolvConf): ResolvConf {
   return base;
 }
 
-/** Hostname per kubelet: spec.hostname or the pod name, truncated to 63 with trailing '-'/'.' removed; the node's with hostNetwork. */
+/** Hostname per kubelet: spec.hostnameOverride, else spec.hostname or the pod name, truncated to 63 with trailing '-'/'.' removed; the node's with hostNetwork. */
 export function podHostname(pod: Pod, nodeHostname?: string): string {
   if (pod.spec.hostNetwork) {
     if (nodeHostname === undefined) throw new NodeletError('InvalidArgument', 'ERR_NODE_HOSTNAME_REQUIRED', `pod "${pod.metadata.name}" uses the host network: its hostname is the node's, which the caller must pass`);
     return nodeHostname;
   }
-  const h = pod.spec.hostname || pod.metadata.name || '';
+  // GeneratePodHostNameAndDomain: hostnameOverride first (validation keeps it off hostNetwork pods)
+  const h = pod.spec.hostnameOverride ?? (pod.spec.hostname || pod.metadata.name || '');
   return h.length > 63 ? h.slice(0, 63).replace(/[-.]+$/, '') : h;
 }
 

@@ -90,6 +90,7 @@ export const SHAPES: Record<string, Shape> = {
     shareProcessNamespace: 'b',
     hostname: 's',
     subdomain: 's',
+    hostnameOverride: 's',
     nodeName: 's',
     serviceAccountName: 's',
     serviceAccount: 's',

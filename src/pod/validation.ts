@@ -789,6 +789,13 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
   positive('spec.activeDeadlineSeconds', s.activeDeadlineSeconds, errs);
   if (s.hostname) dns1123Label('spec.hostname', s.hostname, errs);
   if (s.subdomain) dns1123Label('spec.subdomain', s.subdomain, errs);
+  if (s.hostnameOverride !== undefined && s.hostnameOverride !== null) {
+    // validatePodHostName (HostnameOverride, beta and on in v1.36)
+    if (s.setHostnameAsFQDN) errs.push(forbidden('spec.hostnameOverride', 'may not be specified when setHostnameAsFQDN is true'));
+    if (s.hostNetwork) errs.push(forbidden('spec.hostnameOverride', 'may not be specified when hostNetwork is true'));
+    if (s.hostnameOverride.length > 64) errs.push(tooLong('spec.hostnameOverride', s.hostnameOverride, 64));
+    dns1123Subdomain('spec.hostnameOverride', s.hostnameOverride, errs);
+  }
   if (s.serviceAccountName) dns1123Subdomain('spec.serviceAccountName', s.serviceAccountName, errs);
   if (s.nodeName) dns1123Subdomain('spec.nodeName', s.nodeName, errs);
   if (s.shareProcessNamespace && s.hostPID)

@@ -54,7 +54,10 @@ export type VolumePlan =
       kindDir: string;
       /** medium Memory: a tmpfs of this size (undefined: no size option) */
       tmpfs?: { sizeBytes: number | undefined };
-      /** 0777, or 0o2777 (setgid) with group `gid` when the pod has an fsGroup */
+      /**
+       * 0777 (a tmpfs: 01777, the mode of a tmpfs root kubelet mounts without a mode option), with setgid and
+       * group `gid` when the pod has an fsGroup (SetVolumeOwnership adds g+s to the volume's mode): 02777 / 03777
+       */
       mode: number;
       gid?: number;
     }
@@ -147,7 +150,7 @@ export function planVolume(pod: Pod, v: Volume, ctx: VolumeContext): VolumePlan 
     // kubelet: emptyDir is world-writable so any container user can use it
     const memory = v.emptyDir.medium === 'Memory';
     const sizeBytes = memory ? (v.emptyDir.sizeLimit !== undefined ? quantityValue(v.emptyDir.sizeLimit) : podResources(pod).memoryLimitBytes) : undefined;
-    return { name: v.name, kind: 'emptyDir', kindDir: KIND_DIRS.emptyDir, ...(memory ? { tmpfs: { sizeBytes } } : {}), mode: fsGroup !== undefined ? 0o2777 : 0o777, ...gid };
+    return { name: v.name, kind: 'emptyDir', kindDir: KIND_DIRS.emptyDir, ...(memory ? { tmpfs: { sizeBytes } } : {}), mode: (memory ? 0o1777 : 0o777) | (fsGroup !== undefined ? 0o2000 : 0), ...gid };
   }
   if (v.configMap) {
     const cm = findObj(ctx.objects.configMaps, pod, v.configMap.name);

@@ -1,10 +1,12 @@
 // Safe volumeMount subPath resolution, after kubelet's fix for
 // CVE-2017-1002101: every component of <volume>/<subPath> is resolved, and a
 // symlink anywhere in it that leads outside the volume is refused. Missing
-// directories are created (mode 0777 like kubelet's SafeMakeDir, so
-// non-root containers can write). The caller binds the returned path.
+// directories are created with the mode of the volume's root, setgid and sticky
+// included (kubelet's makeMounts: SafeMakeDir(subPath, volumePath, GetMode(volumePath))),
+// so an fsGroup volume's 02777/03777 carries over and the group comes from the
+// setgid root. The caller binds the returned path.
 
-import { lstatSync, mkdirSync, chmodSync, realpathSync } from 'node:fs';
+import { lstatSync, mkdirSync, chmodSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { NodeletError } from '../errors.js';
 
@@ -23,6 +25,7 @@ export function resolveSubPath(volumePath: string, subPath: string): string {
   if (subPath.startsWith('/') || subPath.split('/').includes('..'))
     throw new NodeletError('InvalidArgument', 'ERR_SUBPATH_INVALID', `subPath "${subPath}" must be relative and must not contain '..'`);
   const root = realpathSync(volumePath);
+  const perm = statSync(root).mode & 0o7777;
   let cur = root;
   for (const comp of subPath.split('/').filter((s) => s !== '' && s !== '.')) {
     const p = join(cur, comp);
@@ -32,7 +35,7 @@ export function resolveSubPath(volumePath: string, subPath: string): string {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       mkdirSync(p);
-      chmodSync(p, 0o777);
+      chmodSync(p, perm); // mkdir's mode went through the umask; setgid/sticky need the chmod anyway
       cur = p;
       continue;
     }

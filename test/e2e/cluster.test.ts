@@ -193,8 +193,12 @@ spec:
 });
 
 describe('API objects, identities and more nodes', () => {
-  it('a ConfigMap update reaches a mounted volume; the projected service-account token passes a TokenReview; the kubernetes Service env is set', async () => {
+  it('a ConfigMap update reaches a mounted volume; the projected service-account token passes a TokenReview; the Services’ env is set', async () => {
     await kubectl(['create', 'configmap', 'conf', '--from-literal=greeting=v1']);
+    // enableServiceLinks (the default): the namespace's Services with a cluster IP, besides kubernetes
+    await kubectl(['create', 'service', 'clusterip', 'web-svc', '--tcp=8765:8080']);
+    await kubectl(['create', 'service', 'clusterip', 'headless-svc', '--clusterip=None']);
+    const webIP = (await kubectl(['get', 'service', 'web-svc', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
     await kubectl(['apply', '-f', '-'], `
 apiVersion: v1
 kind: Pod
@@ -225,7 +229,13 @@ spec:
     const env = await kexec('env');
     expect(env).toMatch(/^KUBERNETES_SERVICE_HOST=10\.0\.0\.1$/m);
     expect(env).toMatch(/^KUBERNETES_SERVICE_PORT=\d+$/m);
+    const line = (l: string) => new RegExp(`^${l.replace(/[.[\]]/g, '\\$&')}$`, 'm');
+    expect(env).toMatch(line(`WEB_SVC_SERVICE_HOST=${webIP}`));
+    expect(env).toMatch(/^WEB_SVC_SERVICE_PORT_8765_8080=8765$/m);
+    expect(env).toMatch(line(`WEB_SVC_PORT_8765_TCP=tcp://${webIP}:8765`));
+    expect(env).not.toMatch(/^HEADLESS_SVC_/m);
     await kubectl(['delete', 'pod', 'reader', '--wait=true']);
+    await kubectl(['delete', 'service', 'web-svc', 'headless-svc']);
   }, 180_000);
 
   it('a missing ConfigMap keeps a container in CreateContainerConfigError (env) or the pod in ContainerCreating (volume) until it appears', async () => {

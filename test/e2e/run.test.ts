@@ -192,6 +192,42 @@ spec:
     expect(fs.existsSync(env.runRoot)).toBe(false);
     expect(fs.existsSync(env.root)).toBe(false);
   });
+  it('hostnameOverride is the pod\'s hostname, /etc/hostname and its /etc/hosts name (before spec.hostname); with hostNetwork it is refused', async () => {
+    env = makeEnv();
+    const f = writeManifest(env, 'override.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: named }
+spec:
+  restartPolicy: Never
+  hostname: custom-host
+  hostnameOverride: override.example.host
+  containers:
+    - name: c
+      image: ${BUSYBOX}
+      command: ["sh", "-c", "echo uts=$(hostname) file=$(cat /etc/hostname); grep -c 'override.example.host$' /etc/hosts; grep -c custom-host /etc/hosts; true"]
+`);
+    const r = await run(runArgs(env, f));
+    expect(r.stderr).toMatch(/pod\/named: Succeeded/);
+    expect(r.stdout).toContain('[c] uts=override.example.host file=override.example.host');
+    expect(r.stdout).toMatch(/\[c\] 1\n\[c\] 0\n/); // the pod IP's line names the override only
+    expect(leftovers(env).join('\n')).toBe('');
+    const h = writeManifest(env, 'override-hostnet.yaml', `
+apiVersion: v1
+kind: Pod
+metadata: { name: hostnet }
+spec:
+  restartPolicy: Never
+  hostNetwork: true
+  hostnameOverride: override-host
+  containers: [{ name: c, image: ${BUSYBOX}, command: ["true"] }]
+`);
+    const bad = await run(runArgs(env, h));
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('spec.hostnameOverride');
+    expect(bad.stderr).toContain('may not be specified when hostNetwork is true');
+  });
+
   it('applies pod sysctls in the pod\'s namespaces; an unsafe one is rejected (SysctlForbidden) unless the node allows it', async () => {
     env = makeEnv();
     const f = writeManifest(env, 'sysctl.yaml', `

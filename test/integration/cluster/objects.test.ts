@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectResolver } from '../../../src/cluster/objects.js';
-import { fetchKubernetesServiceEnv, kubernetesServiceEnv } from '../../../src/cluster/service-env.js';
+import { kubernetesServiceEnv, ServiceEnvCache } from '../../../src/cluster/service-env.js';
 import { createKubeClient, type HttpKubeClient } from '../../../src/kube/client.js';
 import { isForbidden, KubeApiError } from '../../../src/kube/errors.js';
 import type { KubeObject, ResourceRef } from '../../../src/kube/types.js';
@@ -197,11 +197,37 @@ describe('ObjectResolver against kube-apiserver v1.36 (Node authorizer)', () => 
     await volumes.tearDown(pod.metadata.uid!);
   });
 
-  it('fetchKubernetesServiceEnv as node-x gives the kubernetes Service’s variables', async () => {
-    const svc = (await admin.get({ group: '', version: 'v1', resource: 'services', namespace: 'default' }, 'kubernetes')) as KubeObject & { spec: { clusterIP: string } };
-    const env = await fetchKubernetesServiceEnv(node);
-    expect(env).toEqual(kubernetesServiceEnv({ clusterIP: svc.spec.clusterIP, port: 443 }));
-    expect(env.KUBERNETES_SERVICE_HOST).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  it('ServiceEnvCache as node-x: every Service through one list+watch, the env of the pod’s namespace and kubernetes', async () => {
+    const services = (n: string): ResourceRef => ({ group: '', version: 'v1', resource: 'services', namespace: n });
+    const k = (await admin.get(services('default'), 'kubernetes')) as KubeObject & { spec: { clusterIP: string } };
+    const other = 'svc-env-other';
+    await admin.create({ group: '', version: 'v1', resource: 'namespaces' }, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: other } });
+    const cache = new ServiceEnvCache(node);
+    cache.start();
+    try {
+      expect(await cache.synced).toBe(true);
+      const base = kubernetesServiceEnv({ clusterIP: k.spec.clusterIP, port: 443 });
+      expect(cache.envFor(ns, true)).toEqual(base);
+      expect(base.KUBERNETES_SERVICE_HOST).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+      // created after the list: the watch brings it; a headless one gives nothing
+      await admin.create(services(ns), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'foo-service' }, spec: { ports: [{ port: 8765, targetPort: 8080 }] } });
+      await admin.create(services(ns), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'headless' }, spec: { clusterIP: 'None', ports: [{ port: 80 }] } });
+      await admin.create(services(other), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'elsewhere' }, spec: { ports: [{ port: 80 }] } });
+      await eventually(async () => cache.envFor(ns, true).FOO_SERVICE_SERVICE_HOST !== undefined, 10_000, 'foo-service in the cache');
+      const foo = (await admin.get(services(ns), 'foo-service')) as KubeObject & { spec: { clusterIP: string } };
+      const env = cache.envFor(ns, true);
+      expect(env).toMatchObject({ ...base, FOO_SERVICE_SERVICE_HOST: foo.spec.clusterIP, FOO_SERVICE_SERVICE_PORT: '8765', FOO_SERVICE_PORT: `tcp://${foo.spec.clusterIP}:8765`, FOO_SERVICE_PORT_8765_TCP_ADDR: foo.spec.clusterIP });
+      expect(Object.keys(env).filter((n) => n.startsWith('HEADLESS_') || n.startsWith('ELSEWHERE_'))).toEqual([]);
+      expect(cache.envFor(ns, false)).toEqual(base);
+      await eventually(async () => cache.envFor(other, true).ELSEWHERE_SERVICE_HOST !== undefined, 10_000, 'elsewhere in the cache');
+      expect(Object.keys(cache.envFor(other, true)).filter((n) => n.startsWith('FOO_SERVICE_'))).toEqual([]);
+      await admin.delete(services(ns), 'foo-service');
+      await eventually(async () => cache.envFor(ns, true).FOO_SERVICE_SERVICE_HOST === undefined, 10_000, 'foo-service gone from the cache');
+    } finally {
+      await cache.stop();
+      await admin.delete(services(ns), 'headless').catch(() => undefined);
+      await admin.delete({ group: '', version: 'v1', resource: 'namespaces' }, other).catch(() => undefined);
+    }
   });
 
   it('once the pod is deleted its token no longer authenticates and its objects are Forbidden again', async () => {

@@ -134,6 +134,15 @@ describe('VolumeManager', () => {
     expect([f.gid, f.mode & 0o777]).toEqual([2000, 0o440]);
   });
 
+  it('fsGroup: a tmpfs emptyDir is 03777, a missing subPath in it gets that mode and the group (dgtrwxrwxrwx)', async () => {
+    const p = pod([{ name: 'm', emptyDir: { medium: 'Memory' } }], { securityContext: { fsGroup: 123 } });
+    const paths = await vm.setUp(p, { objects: { configMaps: [], secrets: [] } });
+    const m = statSync(paths.m!);
+    expect([m.uid, m.gid, m.mode & 0o7777]).toEqual([0, 123, 0o3777]);
+    const sub = statSync(vm.resolveSubPath(paths.m!, 'test-sub'));
+    expect([sub.uid, sub.gid, sub.mode & 0o7777]).toEqual([0, 123, 0o3777]);
+  });
+
   it('hostPath type checks', () => {
     const d = join(root, 'host');
     checkHostPath('v', join(d, 'a/b'), 'DirectoryOrCreate');

@@ -77,7 +77,7 @@ export class FakeObjectsClient extends RecordingKubeClient<Call> implements Kube
   async list<T extends KubeObject = KubeObject>(ref: ResourceRef, opts: ListOptions = {}): Promise<KubeList<T>> {
     this.record({ method: 'list', ref, fieldSelector: opts.fieldSelector });
     const name = nameOf(opts.fieldSelector);
-    const prefix = `${ref.resource}/${ref.namespace ?? ''}/`;
+    const prefix = ref.namespace === undefined ? `${ref.resource}/` : `${ref.resource}/${ref.namespace}/`; // no namespace: all of them
     const items = [...this.objects].filter(([k, o]) => k.startsWith(prefix) && (name === undefined || o.metadata.name === name)).map(([, o]) => o);
     return { metadata: { resourceVersion: String(this.rv) }, items: JSON.parse(JSON.stringify(items)) as T[] };
   }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fetchKubernetesServiceEnv, kubernetesServiceEnv, serviceEnvVars } from '../../../src/cluster/service-env.js';
-import { isNodeletError } from '../../../src/errors.js';
-import { FakeObjectsClient, unreachable } from './fake-client.js';
+import { kubernetesServiceEnv, ServiceEnvCache, serviceEnvMap, serviceEnvVars } from '../../../src/cluster/service-env.js';
+import { FakeObjectsClient, waitFor } from './fake-client.js';
 
 describe('kubernetesServiceEnv', () => {
   it('gives kubelet’s variables for the kubernetes Service', () => {
@@ -54,26 +53,65 @@ describe('serviceEnvVars (envvars.FromServices)', () => {
   });
 });
 
-describe('fetchKubernetesServiceEnv', () => {
-  it('GETs services/kubernetes in default and maps all its ports', async () => {
+const svc = (namespace: string, name: string, clusterIP: string, ports: { name?: string; port: number; protocol?: string }[]) => ({ namespace, name, clusterIP, ports });
+
+describe('serviceEnvMap (getServiceEnvVarMap)', () => {
+  const k8s = svc('default', 'kubernetes', '10.96.0.1', [{ name: 'https', port: 443, protocol: 'TCP' }]);
+  const foo = svc('ns1', 'fooservice', '10.96.0.50', [{ port: 8765, protocol: 'TCP' }]);
+  it('the namespace’s services with enableServiceLinks, kubernetes of default always', () => {
+    const all = [k8s, foo, svc('ns2', 'other', '10.96.0.60', [{ port: 80 }]), svc('default', 'not-master', '10.96.0.70', [{ port: 81 }])];
+    const env = serviceEnvMap(all, 'ns1', true);
+    expect(env).toEqual({
+      ...kubernetesServiceEnv({ clusterIP: '10.96.0.1', port: 443 }),
+      FOOSERVICE_SERVICE_HOST: '10.96.0.50',
+      FOOSERVICE_SERVICE_PORT: '8765',
+      FOOSERVICE_PORT: 'tcp://10.96.0.50:8765',
+      FOOSERVICE_PORT_8765_TCP: 'tcp://10.96.0.50:8765',
+      FOOSERVICE_PORT_8765_TCP_PROTO: 'tcp',
+      FOOSERVICE_PORT_8765_TCP_PORT: '8765',
+      FOOSERVICE_PORT_8765_TCP_ADDR: '10.96.0.50',
+    });
+    expect(serviceEnvMap(all, 'ns1', false)).toEqual(kubernetesServiceEnv({ clusterIP: '10.96.0.1', port: 443 }));
+    // a pod of default sees default's other services too
+    expect(serviceEnvMap(all, 'default', true).NOT_MASTER_SERVICE_HOST).toBe('10.96.0.70');
+    expect(serviceEnvMap(all, 'default', false).NOT_MASTER_SERVICE_HOST).toBeUndefined();
+  });
+  it('skips services without a cluster IP; a namespace’s own kubernetes wins over default’s, in either order', () => {
+    const own = svc('ns1', 'kubernetes', '10.96.9.9', [{ name: 'http', port: 80 }]);
+    for (const list of [[k8s, own], [own, k8s]]) {
+      const env = serviceEnvMap(list, 'ns1', true);
+      expect(env.KUBERNETES_SERVICE_HOST).toBe('10.96.9.9');
+      expect(env.KUBERNETES_SERVICE_PORT_HTTP).toBe('80');
+      expect(env.KUBERNETES_SERVICE_PORT_HTTPS).toBeUndefined();
+      // without service links the namespace's services are not considered: default's
+      expect(serviceEnvMap(list, 'ns1', false).KUBERNETES_SERVICE_HOST).toBe('10.96.0.1');
+    }
+    expect(serviceEnvMap([svc('ns1', 'headless', 'None', [{ port: 80 }]), svc('ns1', 'external', '', [{ port: 80 }])], 'ns1', true)).toEqual({});
+  });
+});
+
+describe('ServiceEnvCache', () => {
+  it('lists every namespace’s Services, follows the watch', async () => {
     const c = new FakeObjectsClient();
     c.put('services', 'default', { metadata: { name: 'kubernetes' }, spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: 6443 }] } });
-    const env = await fetchKubernetesServiceEnv(c);
-    expect(env).toEqual(kubernetesServiceEnv({ clusterIP: '10.96.0.1', port: 443 }));
-    expect(c.callsOf('get', 'services')).toEqual([{ method: 'get', ref: { group: '', version: 'v1', resource: 'services', namespace: 'default' }, name: 'kubernetes' }]);
-  });
-
-  it('no Service, or no cluster IP: no variables', async () => {
-    const c = new FakeObjectsClient();
-    expect(await fetchKubernetesServiceEnv(c)).toEqual({});
-    c.put('services', 'default', { metadata: { name: 'kubernetes' }, spec: { clusterIP: 'None', ports: [{ port: 443 }] } });
-    expect(await fetchKubernetesServiceEnv(c)).toEqual({});
-  });
-
-  it('an unreachable API server is an error', async () => {
-    const c = new FakeObjectsClient();
-    c.failNext('get', unreachable());
-    const err = await fetchKubernetesServiceEnv(c).catch((e: unknown) => e);
-    expect(isNodeletError(err, 'ERR_SERVICE_ENV_FETCH')).toBe(true);
+    c.put('services', 'ns1', { metadata: { name: 'early' }, spec: { clusterIP: '10.96.0.2', ports: [{ port: 80, protocol: 'TCP' }] } });
+    const cache = new ServiceEnvCache(c);
+    expect(cache.hasSynced()).toBe(false);
+    cache.start();
+    try {
+      expect(await cache.synced).toBe(true);
+      expect(c.callsOf('list', 'services')[0]!.ref).toEqual({ group: '', version: 'v1', resource: 'services' });
+      expect(cache.envFor('ns1', true)).toMatchObject({ KUBERNETES_SERVICE_HOST: '10.96.0.1', EARLY_SERVICE_HOST: '10.96.0.2' });
+      c.put('services', 'ns1', { metadata: { name: 'fooservice' }, spec: { clusterIP: '10.96.0.50', ports: [{ port: 8765, protocol: 'TCP' }] } });
+      await waitFor(() => cache.envFor('ns1', true).FOOSERVICE_SERVICE_HOST !== undefined, 5000, 'fooservice from the watch');
+      expect(cache.envFor('ns1', true).FOOSERVICE_PORT_8765_TCP).toBe('tcp://10.96.0.50:8765');
+      expect(cache.envFor('ns2', true).FOOSERVICE_SERVICE_HOST).toBeUndefined();
+      c.remove('services', 'ns1', 'early');
+      await waitFor(() => cache.envFor('ns1', true).EARLY_SERVICE_HOST === undefined, 5000, 'early gone');
+      expect(cache.envFor('ns1', true).KUBERNETES_SERVICE_HOST).toBe('10.96.0.1');
+    } finally {
+      await cache.stop();
+    }
+    expect(c.openWatches).toBe(0);
   });
 });

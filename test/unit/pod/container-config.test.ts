@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { expand, resolveEnv } from '../../../src/pod/env.js';
 import { buildContainerConfig, buildSandboxConfig, computeArgv, computeDNS, podHostname } from '../../../src/pod/container-config.js';
-import { validatePod } from '../../../src/pod/validation.js';
+import { validatePod, validatePodFull } from '../../../src/pod/validation.js';
 import { getPodQOS, podResources } from '../../../src/pod/qos.js';
 import { applyDefaults } from '../../../src/pod/manifest.js';
 import type { Container, Pod } from '../../../src/pod/api-types.js';
@@ -197,6 +197,29 @@ describe('sandbox config, QoS and pod resources', () => {
     expect(podHostname(mk([{ name: 'a', image: 'x' }], { hostNetwork: true }), 'node1')).toBe('node1');
     // the node's hostname is an input: never read from the host here
     expect(() => podHostname(mk([{ name: 'a', image: 'x' }], { hostNetwork: true }))).toThrow(expect.objectContaining({ code: 'ERR_NODE_HOSTNAME_REQUIRED' }));
+  });
+  it('hostnameOverride is the hostname, before hostname and subdomain (GeneratePodHostNameAndDomain)', () => {
+    const c = [{ name: 'a', image: 'x' }];
+    expect(podHostname(mk(c, { hostnameOverride: 'override.example.host' }))).toBe('override.example.host');
+    expect(podHostname(mk(c, { hostname: 'custom-host', hostnameOverride: 'override-host' }))).toBe('override-host');
+    expect(podHostname(mk(c, { subdomain: 't', hostnameOverride: 'override-host' }))).toBe('override-host');
+    // 64 is valid, the UTS name holds 63: truncated like any other, trailing '-'/'.' dropped
+    expect(podHostname(mk(c, { hostnameOverride: 'a'.repeat(62) + '.b' }))).toBe('a'.repeat(62));
+    const sb = buildSandboxConfig(mk(c, { hostname: 'h1', hostnameOverride: 'o.example' }), { hostResolvConf: { nameservers: [], searches: [], options: [] }, nodeHostname: 'node1' });
+    expect(sb.hostname).toBe('o.example');
+  });
+  it('hostnameOverride validation (validatePodHostName)', () => {
+    const c = [{ name: 'a', image: 'x' }];
+    const errs = (extra: Partial<Pod['spec']>) => validatePod(mk(c, extra)).filter((e) => e.field === 'spec.hostnameOverride').map((e) => e.type);
+    expect(errs({ hostnameOverride: 'override.example.host' })).toEqual([]);
+    expect(errs({ hostnameOverride: 'a'.repeat(64) })).toEqual([]);
+    expect(errs({ hostnameOverride: 'Not-RFC1123' })).toEqual(['Invalid']);
+    expect(errs({ hostnameOverride: 'a'.repeat(65) })).toEqual(['TooLong']);
+    expect(errs({ hostnameOverride: 'o', setHostnameAsFQDN: true })).toEqual(['Forbidden']);
+    expect(errs({ hostnameOverride: 'o', hostNetwork: true })).toEqual(['Forbidden']);
+    expect(errs({ hostnameOverride: 'o', setHostnameAsFQDN: false })).toEqual([]);
+    // a manifest's hostnameOverride is a supported field now: no "ignored" warning
+    expect(validatePodFull(mk(c, { hostnameOverride: 'o' })).warnings.filter((w) => w.includes('hostnameOverride'))).toEqual([]);
   });
   it('DNS policies', () => {
     const host = { nameservers: ['192.0.2.53'], searches: ['example.com'], options: ['ndots:1'] };

@@ -45,11 +45,14 @@ describe('planVolume', () => {
   it('emptyDir: memory medium sized by sizeLimit, else the pod memory limit (only when every container has one)', () => {
     const p = pod([{ name: 'm', emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } }, { name: 'm2', emptyDir: { medium: 'Memory' } }, { name: 'd', emptyDir: {} }]);
     const [m, m2, d] = planVolumes(p, { objects });
-    expect(m).toMatchObject({ kind: 'emptyDir', tmpfs: { sizeBytes: 8 * 2 ** 20 }, mode: 0o777 });
+    expect(m).toMatchObject({ kind: 'emptyDir', tmpfs: { sizeBytes: 8 * 2 ** 20 }, mode: 0o1777 }); // a tmpfs root is sticky, as kubelet's
     expect(m2).toMatchObject({ kind: 'emptyDir', tmpfs: { sizeBytes: undefined } }); // "side" has no memory limit
     expect(d).toEqual({ name: 'd', kind: 'emptyDir', kindDir: KIND_DIRS.emptyDir, mode: 0o777 });
     const g = pod([{ name: 'd', emptyDir: {} }], { securityContext: { fsGroup: 7 } });
     expect(planVolumes(g, { objects })[0]).toMatchObject({ mode: 0o2777, gid: 7 });
+    // fsGroup on a tmpfs: kubelet's ownership change adds setgid to the tmpfs root's 01777
+    const gm = pod([{ name: 'm', emptyDir: { medium: 'Memory' } }], { securityContext: { fsGroup: 123 } });
+    expect(planVolumes(gm, { objects })[0]).toMatchObject({ mode: 0o3777, gid: 123 });
     expect(tmpfsOptions(8 * 2 ** 20, 0o777)).toBe('mode=0777,size=8388608');
     expect(tmpfsOptions(undefined, 0o755)).toBe('mode=0755');
   });
