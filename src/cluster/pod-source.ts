@@ -155,6 +155,9 @@ export class ApiServerPodSource {
       }));
       return;
     }
-    if (!rejected) this.o.source.update(pod);
+    if (rejected) return;
+    // ephemeral containers arrive by update (pods/ephemeralcontainers): say they are not run, never stay silent
+    for (const w of warnings) if (w.startsWith('spec.ephemeralContainers')) log.warn('pod spec', { pod: `${obj.metadata.namespace}/${obj.metadata.name}`, warning: w });
+    this.o.source.update(pod);
   }
 }

@@ -831,6 +831,13 @@ export function validatePodFull(pod: Pod, objects?: PodObjects): ValidateResult 
       if (sc.name) seenSysctls.add(sc.name);
     });
   }
+  // ephemeral containers come only through the API server's pods/ephemeralcontainers subresource (a manifest cannot
+  // carry them: the API server refuses them on create); nodelet does not run them yet, and says so
+  const ephemeral = (s as { ephemeralContainers?: unknown[] }).ephemeralContainers;
+  if (ephemeral?.length) {
+    if (ctx.objects) errs.push(forbidden('spec.ephemeralContainers', 'cannot be set on create'));
+    else warnings.push(`spec.ephemeralContainers: nodelet does not run ephemeral containers yet; the ${ephemeral.length} of this pod are not started and get no status (kubectl debug needs a kubelet node)`);
+  }
   // image pull secrets are used from the pod's objects (src/agent/image-puller.ts); without an API server only the
   // manifest's own Secrets are there (in cluster mode `objects` is undefined here: the API server's are fetched)
   if (ctx.objects)

@@ -153,6 +153,15 @@ describe('validatePod', () => {
     const dup = validatePodFull(applyDefaults(pod({ securityContext: { sysctls: [{ name: 'kernel.shm_rmid_forced', value: '1' }, { name: 'kernel.shm_rmid_forced', value: '0' }] } })));
     expect(dup.errors).toEqual([expect.objectContaining({ field: 'spec.securityContext.sysctls[1].name', type: 'Duplicate' })]);
   });
+  it('ephemeralContainers: refused in a manifest as the API server refuses them on create; in cluster mode a warning, never silence', () => {
+    const p = applyDefaults(pod({ ephemeralContainers: [{ name: 'debugger', image: 'busybox' }] } as Partial<Pod['spec']>));
+    const standalone = validatePodFull(p, { configMaps: [], secrets: [] });
+    expect(standalone.errors).toEqual([expect.objectContaining({ field: 'spec.ephemeralContainers', type: 'Forbidden' })]);
+    expect(formatFieldError(standalone.errors[0]!)).toBe('spec.ephemeralContainers: Forbidden: cannot be set on create');
+    const cluster = validatePodFull(p);
+    expect(cluster.errors).toEqual([]);
+    expect(cluster.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/^spec.ephemeralContainers: nodelet does not run ephemeral containers yet; the 1 of this pod/)]));
+  });
   it('imagePullSecrets: no warning in cluster mode (no objects); without an API server, one per Secret the manifest lacks', () => {
     const p = applyDefaults(pod({ imagePullSecrets: [{ name: 'have' }, { name: 'lack' }] }));
     expect(validatePodFull(p).warnings.filter((w) => w.includes('imagePullSecrets'))).toEqual([]);
