@@ -3,6 +3,7 @@
 // fails on demand. Real timers with short back-offs and 1 s probe periods.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeAgent, type NodeAgentDeps } from '../../../src/agent/node-agent.js';
@@ -183,6 +184,27 @@ describe('NodeAgent sync (fake runtime)', () => {
     expect(agent.getPod(p.metadata.uid!)).toBeUndefined();
     expect(kinds.at(-1)).toBe('DELETED');
     expect(fs.existsSync(path.join(agent['store'].dir, p.metadata.uid!))).toBe(false);
+  });
+
+  it('a preStop httpGet without a host goes to the pod IP (the sandbox\'s), not to 127.0.0.1', async () => {
+    // the pod's "IP" is 127.0.0.2 (loopback, but not where a hostless request falls back to)
+    const hits: string[] = [];
+    const srv = http.createServer((req, res) => { hits.push(`${req.socket.localAddress} ${req.url}`); res.end('ok'); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.2', r));
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const rt = new FakeRuntime();
+      const { agent } = makeAgent(rt, tmp());
+      const p = pod({ containers: [{ name: 'web', image: 'img:1', lifecycle: { preStop: { httpGet: { path: '/echo?msg=prestop', port } } } }] } as never);
+      agent.addPod(p);
+      await wait(() => expect(rt.running('web').length).toBe(1));
+      for (const sb of rt.sandboxes.values()) sb.ips = ['127.0.0.2'];
+      await agent.deletePod(p.metadata.uid!, 5);
+      expect(hits).toEqual(['127.0.0.2 /echo?msg=prestop']);
+      expect(agent.events({ uid: p.metadata.uid! }).some((e) => e.reason === 'FailedPreStopHook')).toBe(false);
+    } finally {
+      srv.close();
+    }
   });
 
   it('a sync that throws records FailedSync and is retried; a sandbox that fails is retried with FailedCreatePodSandBox', async () => {
