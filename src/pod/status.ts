@@ -209,7 +209,12 @@ export function computePodStatus(
   const appStarted = apps.some((c) => latestStatus(runtimeStatuses, c.name));
   // kubelet's default waiting reason: PodInitializing when the pod has init containers, else ContainerCreating
   const defaultWaiting = inits.length > 0 ? 'PodInitializing' : 'ContainerCreating';
-  const initStatuses = inits.map((c) => containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting));
+  const initStatuses = inits.map((c) => {
+    const s = containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting);
+    // kubelet's prober manager (UpdatePodStatus): a regular init container is ready once it exited 0
+    if (!isSidecar(c)) s.ready = s.state.terminated?.exitCode === 0;
+    return s;
+  });
   const appStatuses = apps.map((c) => containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting));
 
   let phase = getPhase(pod, initStatuses, appStatuses, !!opts.podIsTerminal);
