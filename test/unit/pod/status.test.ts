@@ -103,6 +103,15 @@ describe('computePodStatus', () => {
     expect(sideUnready.initContainerStatuses![2]!.ready).toBe(false);
     expect(cond(sideUnready, 'Ready').message).toBe('containers with unready status: [s]');
   });
+  it('readiness gates: Ready False (ReadinessGatesNotReady) while the containers are ready; ContainersReady True', () => {
+    const pod = mkPod('Always', [c('a')]);
+    pod.spec.readinessGates = [{ conditionType: 'example.com/g1' }];
+    const s = computePodStatus(pod, [rs('a', 'running')], {}, base);
+    expect(cond(s, 'ContainersReady').status).toBe('True');
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'ReadinessGatesNotReady', message: 'corresponding condition of pod readiness gate "example.com/g1" does not exist.' });
+    const unready = computePodStatus(pod, [rs('a', 'running')], { a0: { ready: false, started: true } }, base);
+    expect(cond(unready, 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady' });
+  });
   it('sidecar not started keeps the pod Pending; terminal phase sticks', () => {
     const pod = mkPod('Never', [c('a')], [c('s', { restartPolicy: 'Always', startupProbe: { exec: { command: ['true'] } } })]);
     const s = computePodStatus(pod, [rs('s', 'running')], { s0: { ready: false, started: false } }, base);
