@@ -493,6 +493,17 @@ export class PodSyncer {
   }
 }
 
+/**
+ * Whether a downwardAPI volume (or a projected volume's downwardAPI source) of the pod shows its labels or
+ * annotations (fieldPath metadata.labels, metadata.annotations, or one key of them): those files must follow
+ * an update of the pod's metadata (kubelet rewrites them on its periodic volume sync).
+ */
+export function downwardAPIShowsMetadata(pod: Pod): boolean {
+  const reads = (items: { fieldRef?: { fieldPath: string } }[] | undefined) =>
+    (items ?? []).some((i) => /^metadata\.(labels|annotations)(\[|$)/.test(i.fieldRef?.fieldPath ?? ''));
+  return (pod.spec.volumes ?? []).some((v) => reads(v.downwardAPI?.items) || (v.projected?.sources ?? []).some((src) => reads(src.downwardAPI?.items)));
+}
+
 /** This host's primary address for status.hostIP(s): one per family, as the API server requires. */
 export function hostIPv4s(): string[] {
   return [primaryIPv4Sync()];

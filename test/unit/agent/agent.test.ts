@@ -234,6 +234,61 @@ describe('NodeAgent sync (fake runtime)', () => {
   });
 });
 
+describe('NodeAgent downward API volumes after a metadata update', () => {
+  /** volumes that record what each projection saw: the labels and annotations of the pod handed to it */
+  function recordingVolumes() {
+    return {
+      seen: [] as { op: string; labels?: Record<string, string>; annotations?: Record<string, string> }[],
+      async setUp(p: Pod) { this.seen.push({ op: 'setUp', labels: p.metadata.labels, annotations: p.metadata.annotations }); return { info: '/v/info' }; },
+      async update(p: Pod) { this.seen.push({ op: 'update', labels: p.metadata.labels, annotations: p.metadata.annotations }); },
+      async tearDown() {},
+    };
+  }
+  const withVolume = (volume: Record<string, unknown>) => pod({ containers: [{ name: 'web', image: 'img:1', volumeMounts: [{ name: 'info', mountPath: '/etc/podinfo' }] }], volumes: [{ name: 'info', ...volume }] } as never);
+
+  it('a label change re-projects a downwardAPI volume showing metadata.labels, with the new labels', async () => {
+    const rt = new FakeRuntime();
+    const volumes = recordingVolumes();
+    const { agent } = makeAgent(rt, tmp(), { volumes });
+    const p = withVolume({ downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } });
+    p.metadata.labels = { key1: 'value1' };
+    agent.addPod(p);
+    await wait(() => expect(rt.running('web').length).toBe(1));
+    agent.updatePod({ ...p, metadata: { ...p.metadata, labels: { key1: 'value1', key3: 'value3' } } });
+    await wait(() => expect(volumes.seen.filter((s) => s.op === 'update').map((s) => s.labels)).toEqual([{ key1: 'value1', key3: 'value3' }]));
+    expect(rt.byName('web').length).toBe(1); // no restart
+  });
+
+  it('an annotation change re-projects a projected volume whose downwardAPI source shows one annotation', async () => {
+    const rt = new FakeRuntime();
+    const volumes = recordingVolumes();
+    const { agent } = makeAgent(rt, tmp(), { volumes });
+    const p = withVolume({ projected: { sources: [{ downwardAPI: { items: [{ path: 'builder', fieldRef: { fieldPath: "metadata.annotations['builder']" } }] } }] } });
+    p.metadata.annotations = { builder: 'bar' };
+    agent.addPod(p);
+    await wait(() => expect(rt.running('web').length).toBe(1));
+    agent.updatePod({ ...p, metadata: { ...p.metadata, annotations: { builder: 'foo' } } });
+    await wait(() => expect(volumes.seen.filter((s) => s.op === 'update').map((s) => s.annotations?.builder)).toEqual(['foo']));
+  });
+
+  it('nothing is projected again when the volumes do not show labels or annotations, or the metadata did not change', async () => {
+    const rt = new FakeRuntime();
+    const volumes = recordingVolumes();
+    const { agent } = makeAgent(rt, tmp(), { volumes });
+    const p = withVolume({ downwardAPI: { items: [{ path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } });
+    agent.addPod(p);
+    await wait(() => expect(rt.running('web').length).toBe(1));
+    agent.updatePod({ ...p, metadata: { ...p.metadata, labels: { a: 'b' } } });
+    await agent.whenIdle(p.metadata.uid!);
+    const q = withVolume({ downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } });
+    agent.addPod(q);
+    await wait(() => expect(rt.running('web').length).toBe(2));
+    agent.updatePod({ ...q, spec: { ...q.spec, activeDeadlineSeconds: 3600 } });
+    await agent.whenIdle(q.metadata.uid!);
+    expect(volumes.seen.filter((s) => s.op === 'update')).toEqual([]);
+  });
+});
+
 describe('NodeAgent image pulls', () => {
   it('ErrImagePull, then ImagePullBackOff until the back-off expires, then a new pull that succeeds', async () => {
     const rt = new FakeRuntime();
