@@ -37,7 +37,7 @@ import { PodWorkers } from './pod-workers.js';
 import { isOrphan, RUN_OWNER_ANNOTATION } from './run-owner.js';
 import { ProberManager, type Prober } from './prober-manager.js';
 import { StatusManager, type PodChange, type PodView } from './status-manager.js';
-import { hostIPv4s, PodSyncer, type PodRecord, type VolumePort } from './sync.js';
+import { downwardAPIShowsMetadata, hostIPv4s, PodSyncer, type PodRecord, type VolumePort } from './sync.js';
 
 const log = getLogger('agent');
 
@@ -304,7 +304,11 @@ export class NodeAgent extends EventEmitter {
       r.objectsChanged = true;
     }
     // a deletion requested through the update (API server watch) is the source's business: it calls deletePod
+    const prev = r.pod;
     r.pod = applyUpdate(r.pod, next);
+    // downward API files showing labels or annotations are projected again (the next sync's volume update)
+    const metadata = (p: Pod) => JSON.stringify([p.metadata.labels ?? {}, p.metadata.annotations ?? {}]);
+    if (metadata(prev) !== metadata(r.pod) && downwardAPIShowsMetadata(r.pod)) r.objectsChanged = true;
     this.persist(r);
     this.status.setPod(uid, r.pod);
     this.workers.update(uid);

@@ -14,6 +14,7 @@ import type { Backoff } from '../pod/backoff.js';
 import { containerLogLinkFor, podLogsDirFor } from '../pod/container-config.js';
 import { getLogger } from '../log.js';
 import { computePodStatus, type ProbeState } from '../pod/status.js';
+import { podIPsOf } from '../pod/env.js';
 import type { ProbeKind, ProbeWorkerState } from '../pod/probe.js';
 import type { ContainerRuntime, ContainerStatus as RtStatus, PodSandboxStatus } from '../runtime/types.js';
 import { containerConfigForHost, sandboxConfigForHost } from '../host/pod-config.js';
@@ -457,6 +458,14 @@ export class PodSyncer {
     return undefined;
   }
 
+  /** The IPs of the sandbox the container runs in (the host's for hostNetwork); none when it is gone. */
+  private async containerPodIPs(pod: Pod, id: string): Promise<string[]> {
+    const rt = this.d.runtime;
+    const s = await rt.containerStatus(id).catch(() => undefined);
+    const sb = s ? await rt.podSandboxStatus(s.sandboxId).catch(() => undefined) : undefined;
+    return podIPsOf(pod, sb?.ips ?? [], this.d.hostIPs);
+  }
+
   private async stopContainer(r: PodRecord, id: string, c: Container | undefined, grace: number): Promise<void> {
     // kubelet (StopLivenessAndStartup, then RemovePod once stopped): liveness/startup stop now; readiness keeps
     // running through preStop and the grace period, so Ready turns False as soon as the probe fails
@@ -464,7 +473,9 @@ export class PodSyncer {
     let remaining = grace;
     if (c?.lifecycle?.preStop) {
       const t0 = Date.now();
-      const err = await Promise.race([this.runHook(c.lifecycle.preStop, id, c, [], grace * 1000), sleep(grace * 1000).then(() => 'preStop hook timed out')]);
+      // an httpGet without a host goes to the pod's IP, as postStart's does (kubelet: the pod status's IP)
+      const podIPs = c.lifecycle.preStop.httpGet ? await this.containerPodIPs(r.pod, id) : [];
+      const err = await Promise.race([this.runHook(c.lifecycle.preStop, id, c, podIPs, grace * 1000), sleep(grace * 1000).then(() => 'preStop hook timed out')]);
       if (err) this.d.record(r.pod, 'Warning', 'FailedPreStopHook', err, containerFieldPath(r.pod, c.name));
       remaining = Math.max(2, grace - Math.floor((Date.now() - t0) / 1000));
     }
@@ -484,6 +495,17 @@ export class PodSyncer {
       );
     }
   }
+}
+
+/**
+ * Whether a downwardAPI volume (or a projected volume's downwardAPI source) of the pod shows its labels or
+ * annotations (fieldPath metadata.labels, metadata.annotations, or one key of them): those files must follow
+ * an update of the pod's metadata (kubelet rewrites them on its periodic volume sync).
+ */
+export function downwardAPIShowsMetadata(pod: Pod): boolean {
+  const reads = (items: { fieldRef?: { fieldPath: string } }[] | undefined) =>
+    (items ?? []).some((i) => /^metadata\.(labels|annotations)(\[|$)/.test(i.fieldRef?.fieldPath ?? ''));
+  return (pod.spec.volumes ?? []).some((v) => reads(v.downwardAPI?.items) || (v.projected?.sources ?? []).some((src) => reads(src.downwardAPI?.items)));
 }
 
 /** This host's primary address for status.hostIP(s): one per family, as the API server requires. */

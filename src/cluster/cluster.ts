@@ -113,7 +113,11 @@ export class ClusterMode {
       objects: this.objects,
       known: (uid) => !!agent.getPod(uid),
       serviceEnv: (pod) => this.services.envFor(pod.metadata.namespace ?? 'default', pod.spec.enableServiceLinks !== false),
-      onApiPod: (uid, obj) => (obj ? this.apiPods.set(uid, obj) : this.apiPods.delete(uid)),
+      onApiPod: (uid, obj) => {
+        if (!obj) return void this.apiPods.delete(uid);
+        this.apiPods.set(uid, obj);
+        this.status?.observed(uid, obj); // readiness gates: conditions others set
+      },
       onMirrorPod: (key, obj) => this.mirrors.observe(key, obj),
     });
     this.status = new StatusSyncer({ client: this.client, status: agent.status, isApiPod: isApiServerPod, apiPod: (uid) => this.apiPods.get(uid) });

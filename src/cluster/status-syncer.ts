@@ -5,7 +5,10 @@
 // differs from what the API server has. kubelet owns the conditions
 // PodReadyToStartContainers, Initialized, ContainersReady and Ready; the
 // others (PodScheduled, DisruptionTarget, readiness gates...) are kept as
-// the API server has them. A periodic reconcile resends what failed. Once
+// the API server has them, and the Ready condition of a pod with
+// spec.readinessGates is evaluated here against them (kubelet's
+// GeneratePodReadyCondition): a watch event that changes those conditions
+// syncs the pod again. A periodic reconcile resends what failed. Once
 // the agent has torn down a pod whose deletion the API server asked for, the
 // pod object is deleted with grace 0 and a UID precondition.
 import { describeError } from '../errors.js';
@@ -14,19 +17,31 @@ import { isConflict, isNotFound } from '../kube/errors.js';
 import type { KubeClient } from '../kube/types.js';
 import { podStatusPatch } from '../node/patch.js';
 import { sleep } from '../sys/proc.js';
-import type { Pod, PodStatus } from '../pod/api-types.js';
+import type { Pod, PodCondition, PodStatus } from '../pod/api-types.js';
+import { KUBELET_OWNED_CONDITIONS, podReadyCondition } from '../pod/status.js';
 import type { PodChange, StatusManager } from '../agent/status-manager.js';
 import { PODS, type ApiPod } from './pod-source.js';
 
 const log = getLogger('cluster.status');
 
-export const KUBELET_OWNED_CONDITIONS = new Set(['PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready']);
+export { KUBELET_OWNED_CONDITIONS };
 
-/** The status to send: ours for what kubelet owns, the API server's for the rest. */
-export function mergePodStatus(api: Record<string, unknown> | undefined, ours: PodStatus): Record<string, unknown> {
-  const apiConds = (api?.conditions as { type: string }[] | undefined) ?? [];
-  const ourConds = ((ours.conditions ?? []) as { type: string }[]).filter((c) => KUBELET_OWNED_CONDITIONS.has(c.type));
-  const others = apiConds.filter((c) => !KUBELET_OWNED_CONDITIONS.has(c.type));
+const foreignConditions = (status: Record<string, unknown> | undefined): PodCondition[] =>
+  ((status?.conditions as PodCondition[] | undefined) ?? []).filter((c) => !KUBELET_OWNED_CONDITIONS.has(c.type));
+
+/**
+ * The status to send: ours for what kubelet owns, the API server's for the rest. With `pod` given, its
+ * readiness gates decide Ready against the API server's conditions (the agent knows none of them).
+ */
+export function mergePodStatus(api: Record<string, unknown> | undefined, ours: PodStatus, pod?: Pick<Pod, 'spec'>, now = new Date()): Record<string, unknown> {
+  let ourConds = (ours.conditions ?? []).filter((c) => KUBELET_OWNED_CONDITIONS.has(c.type));
+  const others = foreignConditions(api);
+  const containersReady = ourConds.find((c) => c.type === 'ContainersReady');
+  if (pod?.spec.readinessGates?.length && containersReady) {
+    const at = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const ready = podReadyCondition(pod, containersReady, others, at, api as PodStatus | undefined);
+    ourConds = ourConds.map((c) => (c.type === 'Ready' ? ready : c));
+  }
   const merged: Record<string, unknown> = { ...(api ?? {}), ...ours, conditions: [...others, ...ourConds] };
   // a terminal phase is never taken back (the API server refuses it anyway)
   if ((api?.phase === 'Succeeded' || api?.phase === 'Failed') && api.phase !== ours.phase) merged.phase = api.phase;
@@ -49,6 +64,14 @@ interface Sent {
   name: string;
   /** the status the API server has, as far as we know */
   status?: Record<string, unknown>;
+  /** the pod's resourceVersion with that status */
+  resourceVersion?: string;
+}
+
+/** Whether resourceVersion `a` is newer than `b` (etcd's are integers; anything else counts as newer). */
+function newerVersion(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return true;
+  return BigInt(a) > BigInt(b);
 }
 
 export class StatusSyncer {
@@ -78,6 +101,20 @@ export class StatusSyncer {
     this.unsubscribe?.();
     if (this.timer) clearInterval(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * The pod as the API server's watch shows it now: when it is newer than the status we know, it is the base of
+   * the next patch; a change of the conditions others own (readiness gates ...) syncs the pod again.
+   */
+  observed(uid: string, obj: ApiPod): void {
+    const s = this.sent.get(uid);
+    if (!s?.status || !newerVersion(obj.metadata.resourceVersion, s.resourceVersion)) return;
+    const changed = JSON.stringify(foreignConditions(obj.status)) !== JSON.stringify(foreignConditions(s.status));
+    s.status = obj.status as Record<string, unknown> | undefined;
+    s.resourceVersion = obj.metadata.resourceVersion;
+    const v = this.o.status.get(uid);
+    if (changed && v && this.o.isApiPod(v.pod)) this.mark(v.pod);
   }
 
   /** Resolves when nothing is queued (tests). */
@@ -121,12 +158,13 @@ export class StatusSyncer {
     const s = this.sent.get(uid);
     if (!v || !s || v.provisional) return; // a recovered pod is reported after its first sync
     const base = s.status ?? (this.o.apiPod(uid)?.status as Record<string, unknown> | undefined);
-    const desired = mergePodStatus(base, v.status);
+    const desired = mergePodStatus(base, v.status, v.pod);
     const { patch, unchanged } = podStatusPatch(uid, base ?? {}, desired);
     if (unchanged) return;
     try {
       const res = await this.o.client.patch<ApiPod>({ ...PODS, namespace: s.namespace, subresource: 'status' }, s.name, 'strategic', patch);
       s.status = res.status as Record<string, unknown>;
+      s.resourceVersion = res.metadata?.resourceVersion;
       this.stats.patches++;
     } catch (err) {
       if (isNotFound(err) || isConflict(err)) {
@@ -138,6 +176,7 @@ export class StatusSyncer {
       this.stats.errors++;
       log.warn('pod status update failed; retrying', { pod: `${s.namespace}/${s.name}`, error: describeError(err) });
       s.status = undefined; // re-read the API's view on the next try
+      s.resourceVersion = undefined;
       this.retryLater(uid);
     }
   }
@@ -163,7 +202,7 @@ export class StatusSyncer {
     const ref = { ...PODS, namespace: pod.metadata.namespace ?? 'default' };
     try {
       const base = s?.status ?? (api.status as Record<string, unknown> | undefined);
-      const { patch, unchanged } = podStatusPatch(uid, base ?? {}, mergePodStatus(base, last));
+      const { patch, unchanged } = podStatusPatch(uid, base ?? {}, mergePodStatus(base, last, pod));
       if (!unchanged) await this.o.client.patch({ ...ref, subresource: 'status' }, pod.metadata.name!, 'strategic', patch);
     } catch (err) {
       if (!isNotFound(err) && !isConflict(err)) log.warn('final pod status not sent', { pod: pod.metadata.name, error: describeError(err) });

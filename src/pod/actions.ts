@@ -192,7 +192,7 @@ export function computePodActions(pod: Pod, st: RuntimePodStatus, opts: ActionOp
   const tryStart = (c: Container, init: boolean, prev: RuntimeContainerStatus | undefined, into: (s: ContainerToStart) => void): boolean => {
     const attempt = prev ? prev.attempt + 1 : 0;
     if (prev && prev.state === 'exited' && prev.finishedAt) {
-      const key = backoffKey(uid, c.name);
+      const key = backoffKey(uid, c.name, c.image); // a new image: a fresh back-off (kubelet keys by the spec hash)
       const eventTime = Date.parse(prev.finishedAt);
       const until = opts.backoff.releaseAt(key, eventTime, opts.now);
       if (until !== undefined) {

@@ -388,6 +388,8 @@ export interface LocalObjectReference {
 
 export interface PodSpec {
   containers: Container[];
+  /** conditions others set (through pods/status) that must be True for the pod to be Ready */
+  readinessGates?: { conditionType: string }[];
   initContainers?: Container[];
   volumes?: Volume[];
   restartPolicy?: RestartPolicy;

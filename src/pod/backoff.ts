@@ -2,7 +2,7 @@
 // as kubelet configures it: 10 s initial, doubling, 300 s max). An entry is
 // "expired" — the container counts as stable and back-off restarts from
 // 10 s — when the container finished more than 2×max (10 minutes) after the
-// last back-off update. Keys are per container (see backoffKey). Time is
+// last back-off update. Keys are per container and image (see backoffKey). Time is
 // passed in, so the logic is testable without clocks; state can be saved
 // and restored across daemon restarts.
 
@@ -18,8 +18,13 @@ export interface BackoffOptions {
   maxMs?: number;
 }
 
-export function backoffKey(podUid: string, container: string): string {
-  return `${podUid}/${container}`;
+/**
+ * Key of a container's restart back-off. kubelet keys it by pod, container name and the container's spec
+ * hash (GetStableKey), so a container whose image changed starts with a fresh back-off: the image is part
+ * of the key when given. (Every key of a pod starts with `<uid>/`: resetPrefix drops them together.)
+ */
+export function backoffKey(podUid: string, container: string, image?: string): string {
+  return image ? `${podUid}/${container}/${image}` : `${podUid}/${container}`;
 }
 
 /** Key for image pull back-off (ErrImagePull → ImagePullBackOff), per pod and image as kubelet keys it. */

@@ -196,6 +196,33 @@ function condition(type: string, ok: boolean, now: string, prev: PodStatus | und
   return { type, status, lastProbeTime: null, lastTransitionTime, ...(!ok && reason ? { reason } : {}), ...(!ok && message ? { message } : {}) };
 }
 
+/** The conditions kubelet sets itself; every other type belongs to someone else and is kept as it is. */
+export const KUBELET_OWNED_CONDITIONS: ReadonlySet<string> = new Set(['PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready']);
+
+/**
+ * kubelet status.GeneratePodReadyCondition's readiness-gate part: why the gates of spec.readinessGates keep
+ * the pod from Ready (a gate's condition missing from `conditions`, or not True), or undefined when none does.
+ */
+export function readinessGatesMessage(pod: Pick<Pod, 'spec'>, conditions: readonly PodCondition[]): string | undefined {
+  const unready: string[] = [];
+  for (const g of pod.spec.readinessGates ?? []) {
+    const c = conditions.find((x) => x.type === g.conditionType);
+    if (!c) unready.push(`corresponding condition of pod readiness gate ${JSON.stringify(g.conditionType)} does not exist.`);
+    else if (c.status !== 'True') unready.push(`the status of pod readiness gate ${JSON.stringify(g.conditionType)} is not "True", but ${c.status}`);
+  }
+  return unready.length ? unready.join(', ') : undefined;
+}
+
+/**
+ * kubelet GeneratePodReadyCondition: with ContainersReady not True, Ready is the same (reason and message);
+ * else False with ReadinessGatesNotReady while a readiness gate is not satisfied, else True.
+ */
+export function podReadyCondition(pod: Pick<Pod, 'spec'>, containersReady: PodCondition, conditions: readonly PodCondition[], now: string, prev: PodStatus | undefined): PodCondition {
+  if (containersReady.status !== 'True') return condition('Ready', false, now, prev, containersReady.reason, containersReady.message);
+  const gates = readinessGatesMessage(pod, conditions);
+  return gates ? condition('Ready', false, now, prev, 'ReadinessGatesNotReady', gates) : condition('Ready', true, now, prev);
+}
+
 export function computePodStatus(
   pod: Pod,
   runtimeStatuses: RuntimeContainerStatus[],
@@ -209,7 +236,12 @@ export function computePodStatus(
   const appStarted = apps.some((c) => latestStatus(runtimeStatuses, c.name));
   // kubelet's default waiting reason: PodInitializing when the pod has init containers, else ContainerCreating
   const defaultWaiting = inits.length > 0 ? 'PodInitializing' : 'ContainerCreating';
-  const initStatuses = inits.map((c) => containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting));
+  const initStatuses = inits.map((c) => {
+    const s = containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting);
+    // kubelet's prober manager (UpdatePodStatus): a regular init container is ready once it exited 0
+    if (!isSidecar(c)) s.ready = s.state.terminated?.exitCode === 0;
+    return s;
+  });
   const appStatuses = apps.map((c) => containerStatus(pod, c, runtimeStatuses, probeStates, opts, defaultWaiting));
 
   let phase = getPhase(pod, initStatuses, appStatuses, !!opts.podIsTerminal);
@@ -232,11 +264,14 @@ export function computePodStatus(
   const notReadyMsg = completed ? undefined : `containers with unready status: [${unready.join(' ')}]`;
   const startTime = prev?.startTime ?? now;
   const sandboxReady = opts.sandboxReady ?? (opts.podIPs?.length ?? 0) > 0;
+  const containersReadyCond = condition('ContainersReady', containersReady, now, prev, notReadyReason, notReadyMsg);
   const conditions: PodCondition[] = [
     condition('PodReadyToStartContainers', sandboxReady && !opts.podIsTerminal, now, prev),
     condition('Initialized', initialized, now, prev, 'ContainersNotInitialized', `containers with incomplete status: [${incomplete.join(' ')}]`),
-    condition('Ready', containersReady, now, prev, notReadyReason, notReadyMsg),
-    condition('ContainersReady', containersReady, now, prev, notReadyReason, notReadyMsg),
+    // the readiness gates' conditions are set by others: none is known here (the cluster status syncer
+    // evaluates the gates again against the API server's conditions, src/cluster/status-syncer.ts)
+    podReadyCondition(pod, containersReadyCond, [], now, prev),
+    containersReadyCond,
     condition('PodScheduled', true, now, prev ?? { conditions: [{ type: 'PodScheduled', status: 'True', lastTransitionTime: pod.metadata.creationTimestamp }] }),
   ];
   const hostIPs = opts.hostIPs ?? (opts.hostIP ? [opts.hostIP] : []);

@@ -3,6 +3,7 @@
 // fails on demand. Real timers with short back-offs and 1 s probe periods.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { NodeAgent, type NodeAgentDeps } from '../../../src/agent/node-agent.js';
@@ -185,6 +186,27 @@ describe('NodeAgent sync (fake runtime)', () => {
     expect(fs.existsSync(path.join(agent['store'].dir, p.metadata.uid!))).toBe(false);
   });
 
+  it('a preStop httpGet without a host goes to the pod IP (the sandbox\'s), not to 127.0.0.1', async () => {
+    // the pod's "IP" is 127.0.0.2 (loopback, but not where a hostless request falls back to)
+    const hits: string[] = [];
+    const srv = http.createServer((req, res) => { hits.push(`${req.socket.localAddress} ${req.url}`); res.end('ok'); });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.2', r));
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const rt = new FakeRuntime();
+      const { agent } = makeAgent(rt, tmp());
+      const p = pod({ containers: [{ name: 'web', image: 'img:1', lifecycle: { preStop: { httpGet: { path: '/echo?msg=prestop', port } } } }] } as never);
+      agent.addPod(p);
+      await wait(() => expect(rt.running('web').length).toBe(1));
+      for (const sb of rt.sandboxes.values()) sb.ips = ['127.0.0.2'];
+      await agent.deletePod(p.metadata.uid!, 5);
+      expect(hits).toEqual(['127.0.0.2 /echo?msg=prestop']);
+      expect(agent.events({ uid: p.metadata.uid! }).some((e) => e.reason === 'FailedPreStopHook')).toBe(false);
+    } finally {
+      srv.close();
+    }
+  });
+
   it('a sync that throws records FailedSync and is retried; a sandbox that fails is retried with FailedCreatePodSandBox', async () => {
     const rt = new FakeRuntime();
     const { agent } = makeAgent(rt, tmp());
@@ -209,6 +231,61 @@ describe('NodeAgent sync (fake runtime)', () => {
     expect(rt.byName('other').length).toBe(1);
     expect(agent.getPod(p.metadata.uid!)!.pod.metadata.labels).toEqual({ a: 'b' });
     expect(agent.events({ uid: p.metadata.uid! }).some((e) => e.reason === 'Killing' && e.message === 'Container web definition changed, will be restarted')).toBe(true);
+  });
+});
+
+describe('NodeAgent downward API volumes after a metadata update', () => {
+  /** volumes that record what each projection saw: the labels and annotations of the pod handed to it */
+  function recordingVolumes() {
+    return {
+      seen: [] as { op: string; labels?: Record<string, string>; annotations?: Record<string, string> }[],
+      async setUp(p: Pod) { this.seen.push({ op: 'setUp', labels: p.metadata.labels, annotations: p.metadata.annotations }); return { info: '/v/info' }; },
+      async update(p: Pod) { this.seen.push({ op: 'update', labels: p.metadata.labels, annotations: p.metadata.annotations }); },
+      async tearDown() {},
+    };
+  }
+  const withVolume = (volume: Record<string, unknown>) => pod({ containers: [{ name: 'web', image: 'img:1', volumeMounts: [{ name: 'info', mountPath: '/etc/podinfo' }] }], volumes: [{ name: 'info', ...volume }] } as never);
+
+  it('a label change re-projects a downwardAPI volume showing metadata.labels, with the new labels', async () => {
+    const rt = new FakeRuntime();
+    const volumes = recordingVolumes();
+    const { agent } = makeAgent(rt, tmp(), { volumes });
+    const p = withVolume({ downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } });
+    p.metadata.labels = { key1: 'value1' };
+    agent.addPod(p);
+    await wait(() => expect(rt.running('web').length).toBe(1));
+    agent.updatePod({ ...p, metadata: { ...p.metadata, labels: { key1: 'value1', key3: 'value3' } } });
+    await wait(() => expect(volumes.seen.filter((s) => s.op === 'update').map((s) => s.labels)).toEqual([{ key1: 'value1', key3: 'value3' }]));
+    expect(rt.byName('web').length).toBe(1); // no restart
+  });
+
+  it('an annotation change re-projects a projected volume whose downwardAPI source shows one annotation', async () => {
+    const rt = new FakeRuntime();
+    const volumes = recordingVolumes();
+    const { agent } = makeAgent(rt, tmp(), { volumes });
+    const p = withVolume({ projected: { sources: [{ downwardAPI: { items: [{ path: 'builder', fieldRef: { fieldPath: "metadata.annotations['builder']" } }] } }] } });
+    p.metadata.annotations = { builder: 'bar' };
+    agent.addPod(p);
+    await wait(() => expect(rt.running('web').length).toBe(1));
+    agent.updatePod({ ...p, metadata: { ...p.metadata, annotations: { builder: 'foo' } } });
+    await wait(() => expect(volumes.seen.filter((s) => s.op === 'update').map((s) => s.annotations?.builder)).toEqual(['foo']));
+  });
+
+  it('nothing is projected again when the volumes do not show labels or annotations, or the metadata did not change', async () => {
+    const rt = new FakeRuntime();
+    const volumes = recordingVolumes();
+    const { agent } = makeAgent(rt, tmp(), { volumes });
+    const p = withVolume({ downwardAPI: { items: [{ path: 'name', fieldRef: { fieldPath: 'metadata.name' } }] } });
+    agent.addPod(p);
+    await wait(() => expect(rt.running('web').length).toBe(1));
+    agent.updatePod({ ...p, metadata: { ...p.metadata, labels: { a: 'b' } } });
+    await agent.whenIdle(p.metadata.uid!);
+    const q = withVolume({ downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } });
+    agent.addPod(q);
+    await wait(() => expect(rt.running('web').length).toBe(2));
+    agent.updatePod({ ...q, spec: { ...q.spec, activeDeadlineSeconds: 3600 } });
+    await agent.whenIdle(q.metadata.uid!);
+    expect(volumes.seen.filter((s) => s.op === 'update')).toEqual([]);
   });
 });
 

@@ -100,7 +100,7 @@ describe('computePodActions', () => {
     // first restart: not in back-off, records an update
     let a = computePodActions(pod, st, { now: finished + 100, backoff });
     expect(names(a.containersToStart)).toEqual(['a']);
-    expect(a.backoffUpdates).toEqual([{ name: 'a', key: backoffKey('uid', 'a'), eventTime: finished }]);
+    expect(a.backoffUpdates).toEqual([{ name: 'a', key: backoffKey('uid', 'a', 'busybox:1'), eventTime: finished }]);
     backoff.next(a.backoffUpdates[0]!.key, finished, finished + 100);
     // same exit seen again 5 s later: in back-off (10 s)
     a = computePodActions(pod, st, { now: finished + 5000, backoff });
@@ -110,6 +110,30 @@ describe('computePodActions', () => {
     expect(a.killPod).toBe(false);
     a = computePodActions(pod, st, { now: finished + 10_001, backoff });
     expect(names(a.containersToStart)).toEqual(['a']);
+  });
+});
+
+describe('restart back-off after an image update', () => {
+  it('a container whose image changed is restarted at once, and its back-off starts again from the initial delay', () => {
+    const pod = mkPod('Always', ['a']);
+    const backoff = new Backoff();
+    // crash looping on busybox:1, back-off grown to 40 s
+    let t = T0;
+    for (let i = 0; i < 3; i++) backoff.next(backoffKey('uid', 'a', 'busybox:1'), t, (t += 1000));
+    const finished = t + 500;
+    const st = ready([cs('a', 'exited', { exitCode: 1, attempt: 3, finishedAt: iso(finished) })]);
+    let a = computePodActions(pod, st, { now: finished + 1000, backoff });
+    expect(a.containersToStart).toEqual([]);
+    expect(a.backoffs[0]!.message).toMatch(/^back-off 40s /);
+    // the pod is updated to a new image: no wait, and the next back-off is 10 s again
+    const updated = { ...pod, spec: { ...pod.spec, containers: [{ ...pod.spec.containers[0]!, image: 'nginx:1' }] } };
+    a = computePodActions(updated, st, { now: finished + 1000, backoff });
+    expect(names(a.containersToStart)).toEqual(['a']);
+    expect(a.backoffs).toEqual([]);
+    const u = a.backoffUpdates[0]!;
+    expect(backoff.next(u.key, u.eventTime, finished + 1000)).toBe(10_000);
+    // the old image's back-off is untouched (kubelet's entries are per spec hash as well)
+    expect(backoff.get(backoffKey('uid', 'a', 'busybox:1'))!.backoffMs).toBe(40_000);
   });
 });
 

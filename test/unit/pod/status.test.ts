@@ -88,6 +88,30 @@ describe('computePodStatus', () => {
     expect(cond(ok, 'Initialized').status).toBe('True');
     expect(ok.phase).toBe('Running');
   });
+  it('a regular init container that exited 0 is ready (kubelet), one that failed or runs is not; sidecars follow readiness', () => {
+    const pod = mkPod('Always', [c('a')], [c('i1'), c('i2'), c('s', { restartPolicy: 'Always' })]);
+    const run = computePodStatus(pod, [rs('i1', 'exited'), rs('i2', 'running')], {}, base);
+    expect(run.initContainerStatuses!.map((s) => [s.name, s.ready])).toEqual([['i1', true], ['i2', false], ['s', false]]);
+    const failed = computePodStatus(pod, [rs('i1', 'exited', { exitCode: 1 })], {}, { ...base, waitingReasons: {} });
+    expect(failed.initContainerStatuses![0]!.ready).toBe(false);
+    const crashLoop = computePodStatus(pod, [rs('i1', 'exited', { exitCode: 1 })], {}, { ...base, waitingReasons: { i1: { reason: 'CrashLoopBackOff' } } });
+    expect(crashLoop.initContainerStatuses![0]!.ready).toBe(false);
+    const done = computePodStatus(pod, [rs('i1', 'exited'), rs('i2', 'exited'), rs('s', 'running'), rs('a', 'running')], { s0: { ready: true, started: true } }, base);
+    expect(done.initContainerStatuses!.map((s) => s.ready)).toEqual([true, true, true]);
+    expect(done.initContainerStatuses![0]!.started).toBe(false);
+    const sideUnready = computePodStatus(pod, [rs('i1', 'exited'), rs('i2', 'exited'), rs('s', 'running'), rs('a', 'running')], { s0: { ready: false, started: true } }, base);
+    expect(sideUnready.initContainerStatuses![2]!.ready).toBe(false);
+    expect(cond(sideUnready, 'Ready').message).toBe('containers with unready status: [s]');
+  });
+  it('readiness gates: Ready False (ReadinessGatesNotReady) while the containers are ready; ContainersReady True', () => {
+    const pod = mkPod('Always', [c('a')]);
+    pod.spec.readinessGates = [{ conditionType: 'example.com/g1' }];
+    const s = computePodStatus(pod, [rs('a', 'running')], {}, base);
+    expect(cond(s, 'ContainersReady').status).toBe('True');
+    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'ReadinessGatesNotReady', message: 'corresponding condition of pod readiness gate "example.com/g1" does not exist.' });
+    const unready = computePodStatus(pod, [rs('a', 'running')], { a0: { ready: false, started: true } }, base);
+    expect(cond(unready, 'Ready')).toMatchObject({ status: 'False', reason: 'ContainersNotReady' });
+  });
   it('sidecar not started keeps the pod Pending; terminal phase sticks', () => {
     const pod = mkPod('Never', [c('a')], [c('s', { restartPolicy: 'Always', startupProbe: { exec: { command: ['true'] } } })]);
     const s = computePodStatus(pod, [rs('s', 'running')], { s0: { ready: false, started: false } }, base);
