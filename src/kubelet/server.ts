@@ -10,7 +10,8 @@
 //   GET  /containerLogs/{ns}/{pod}/{container}      follow, previous, tailLines, sinceSeconds, sinceTime,
 //                                                  timestamps, limitBytes, stream (src/api/server.ts streamContainerLog)
 //   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}   command…, input|stdin, output|stdout, error|stderr, tty;
-//                                                  WebSocket v5/v4.channel.k8s.io (src/api/exec-stream.ts), or
+//                                                  WebSocket v5/v4/v4.base64/base64/channel.k8s.io, or none
+//                                                  (= channel.k8s.io) (src/api/exec-stream.ts), or
 //                                                  Upgrade: SPDY/3.1 with v4/v3/v2/channel.k8s.io streams (spdy-exec.ts)
 //   GET|POST /attach/{ns}/{pod}[/{uid}]/{container} the same streams on the container's own process
 //                                                  (the shim's attach socket, native/attach.c)
@@ -34,7 +35,7 @@ import type { NodeAgent, PodView } from '../agent/node-agent.js';
 import type { ExecStreamOptions } from '../runtime/types.js';
 import { latestStatus } from '../pod/actions.js';
 import { parseLogQuery, renderMetrics, streamContainerLog } from '../api/server.js';
-import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream, type StartExec } from '../api/exec-stream.js';
+import { KUBELET_EXEC_PROTOCOLS, negotiateKubeletProtocol, offeredProtocols, parseExecQuery, serveExecStream, type StartExec } from '../api/exec-stream.js';
 import { forbiddenMessage, normalizeExecQuery, parseKubeletRoute, requestAttributes, type KubeletRoute } from './attributes.js';
 import type { DelegatedAuth, UserInfo } from './auth.js';
 import { ensureServingCert } from './cert.js';
@@ -68,7 +69,7 @@ type Outcome = { ok: true; user: UserInfo } | { ok: false; code: number; message
 
 export class KubeletServer {
   private server?: https.Server;
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateProtocol(offered) ?? false });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateKubeletProtocol(offered) || false });
   private readonly execSockets = new Set<WebSocket>();
   private readonly rates = new CpuRates();
   /** the port actually bound (tests) */
@@ -145,7 +146,7 @@ export class KubeletServer {
     const agent = this.o.agent;
     if (route.kind === 'exec') {
       if (method !== 'GET' && method !== 'POST') return text(res, 405, `method ${method} not allowed\n`);
-      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')}) or SPDY/3.1 (${SPDY_EXEC_PROTOCOLS.join(', ')})\n`);
+      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${KUBELET_EXEC_PROTOCOLS.join(', ')}) or SPDY/3.1 (${SPDY_EXEC_PROTOCOLS.join(', ')})\n`);
     }
     if (route.kind === 'portForward') return method === 'GET' || method === 'POST' ? text(res, 400, UPGRADE_REQUIRED) : text(res, 405, `method ${method} not allowed\n`);
     if (route.kind !== 'notFound' && method !== 'GET') return text(res, 405, `method ${method} not allowed\n`);
@@ -217,9 +218,10 @@ export class KubeletServer {
     if (route.kind !== 'exec') return rejectUpgrade(socket, 404, '404 page not found\n');
     // not a WebSocket: SPDY/3.1 (the API server's towards a node without ExtendWebSocketsToKubelet), spdy-exec.ts
     const viaSpdy = (req.headers.upgrade ?? '').toLowerCase() !== 'websocket';
-    const protocol = viaSpdy ? undefined : negotiateProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
-    if (!protocol && !viaSpdy)
-      return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${EXEC_PROTOCOLS.join(' ')}]\n`);
+    // a WebSocket without a subprotocol: channel.k8s.io's semantics (kubelet's "" entry)
+    const protocol = viaSpdy ? undefined : negotiateKubeletProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
+    if (protocol === undefined && !viaSpdy)
+      return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${KUBELET_EXEC_PROTOCOLS.join(' ')}]\n`);
     const q = parseExecQuery(normalizeExecQuery(url.searchParams, route.container), { attach: route.attach });
     if ('error' in q) return rejectUpgrade(socket, 400, `${q.error}\n`);
     const t = await this.execTarget(route);
@@ -233,7 +235,7 @@ export class KubeletServer {
       return s;
     };
     const start: StartExec = route.attach ? attach : (o) => runtime.exec(t.id, q.command, o);
-    if (!protocol)
+    if (protocol === undefined)
       return serveSpdyExec(req, socket, head, { request: q, start, attach: route.attach, owner: this, fields: { pod: `${route.namespace}/${route.pod}`, container: route.container, user: c.user.username } });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.execSockets.add(ws);
