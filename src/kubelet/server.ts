@@ -40,6 +40,7 @@ import { forbiddenMessage, normalizeExecQuery, parseKubeletRoute, requestAttribu
 import type { DelegatedAuth, UserInfo } from './auth.js';
 import { ensureServingCert } from './cert.js';
 import { closePortForwards, servePortForward, UPGRADE_REQUIRED } from './portforward.js';
+import { endInItsOwnWrite } from './logs.js';
 import { closeSpdyExecs, serveSpdyExec, SPDY_EXEC_PROTOCOLS } from './spdy-exec.js';
 import { buildSummary, CpuRates, needsSecondSample, renderResourceMetrics, renderRunningMetrics, takeSample } from './stats.js';
 
@@ -162,6 +163,7 @@ export class KubeletServer {
         q.set('container', route.container);
         const o = parseLogQuery(q);
         if ('error' in o) return text(res, 400, `${o.error}\n`);
+        endInItsOwnWrite(res); // the API server's WebSocket reader loses a last chunk that comes with the end (logs.ts)
         return streamContainerLog(agent, v, o, res, (code, message) => text(res, code, `${message}\n`));
       }
       case 'statsSummary':

@@ -7,7 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import https from 'node:https';
+import http from 'node:http';
 import WebSocket from 'ws';
+import { endInItsOwnWrite } from '../../../src/kubelet/logs.js';
 import { KubeletServer } from '../../../src/kubelet/server.js';
 import type { DelegatedAuth } from '../../../src/kubelet/auth.js';
 import type { NodeAgent } from '../../../src/agent/node-agent.js';
@@ -80,6 +83,7 @@ async function startKubelet() {
   } as unknown as NodeAgent;
   const auth = { authenticate: async () => ({ user: { username: 'tester', groups: ['system:authenticated'] } }), authorize: async () => true } as unknown as DelegatedAuth;
   server = new KubeletServer({ agent, nodeName: 'n1', address: '127.0.0.1', port: 0, root: dir, names: ['127.0.0.1'], clientCA: Buffer.from(''), auth });
+  fs.writeFileSync(path.join(dir, 'c.log'), '2026-12-03T10:00:00.000000000Z stdout F container is alive\n2026-12-03T10:00:01.000000000Z stderr F second\n');
   await server.start();
   return { port: server.port, sessions };
 }
@@ -240,5 +244,53 @@ describe('the kubelet server: exec over WebSocket subprotocols', () => {
     expect(r.status).toBe(400);
     expect(r.body).toContain('requested protocol(s) are not supported: [v3.channel.k8s.io]');
     expect(r.body).toContain('channel.k8s.io');
+  });
+});
+
+function get(port: number, p: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    https.get(`https://127.0.0.1:${port}${p}`, { rejectUnauthorized: false }, (res) => {
+      let b = '';
+      res.on('data', (c) => (b += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+    }).on('error', reject);
+  });
+}
+
+describe('the kubelet server: /containerLogs', () => {
+  it('a plain GET: the log text, complete', async () => {
+    const { port } = await startKubelet();
+    expect(await get(port, '/containerLogs/default/p1/c')).toEqual({ status: 200, body: 'container is alive\nsecond\n' });
+    expect(await get(port, '/containerLogs/default/p1/c?stream=Stdout')).toEqual({ status: 200, body: 'container is alive\n' });
+    expect((await get(port, '/containerLogs/default/nope/c')).status).toBe(404);
+  });
+
+  it('endInItsOwnWrite: the response ends only after its writes are on the socket, in a later turn; the body is whole', async () => {
+    const events: string[] = [];
+    const srv = http.createServer((_req, res) => {
+      const end = res.end.bind(res);
+      res.end = ((...a: unknown[]) => (events.push('real end'), (end as (...x: unknown[]) => http.ServerResponse)(...a))) as typeof res.end;
+      endInItsOwnWrite(res);
+      res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+      res.write('one\n', () => events.push('write 1 flushed'));
+      res.write(Buffer.from('two\n'));
+      res.end('three\n');
+      events.push('end called');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (srv.address() as { port: number }).port;
+      const body = await new Promise<string>((resolve, reject) =>
+        http.get(`http://127.0.0.1:${port}/`, (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        }).on('error', reject),
+      );
+      expect(body).toBe('one\ntwo\nthree\n');
+      expect(events).toEqual(['end called', 'write 1 flushed', 'real end']);
+    } finally {
+      srv.close();
+    }
   });
 });
