@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import https from 'node:https';
 import http from 'node:http';
 import WebSocket from 'ws';
-import { endInItsOwnWrite } from '../../../src/kubelet/logs.js';
+import { encodeLogMessage, endInItsOwnWrite, negotiateLogProtocol } from '../../../src/kubelet/logs.js';
 import { KubeletServer } from '../../../src/kubelet/server.js';
 import type { DelegatedAuth } from '../../../src/kubelet/auth.js';
 import type { NodeAgent } from '../../../src/agent/node-agent.js';
@@ -73,6 +73,8 @@ async function startKubelet() {
     findPod: (ns: string, name: string) => (ns === 'default' && name === 'p1' ? { pod, status: {}, resourceVersion: 1 } : undefined),
     podContainers: async () => [{ id: 'cid-c', name: 'c', attempt: 0, state: 'running', createdAt: '1', logPath: path.join(dir!, 'c.log') }],
     runtime: {
+      containerStatus: async () => ({ id: 'cid-c', state: 'running' }),
+      onContainerExit: () => () => undefined,
       async exec(_id: string, argv: string[], opts: ExecStreamOptions = {}) {
         const code = argv[0] === 'exit3' ? 3 : 0;
         const s = new FakeSession(opts, code, argv[0] === 'echo' ? `${argv.slice(1).join(' ')}\n` : undefined);
@@ -292,5 +294,71 @@ describe('the kubelet server: /containerLogs', () => {
     } finally {
       srv.close();
     }
+  });
+});
+
+/** a WebSocket to /containerLogs: every message, the close code, or the refusal */
+function logSocket(port: number, query: string, protocols: string[]) {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/containerLogs/default/p1/c${query}`, protocols, { rejectUnauthorized: false });
+  const messages: [Buffer, boolean][] = [];
+  ws.on('message', (d: Buffer, isBinary: boolean) => messages.push([d, isBinary]));
+  ws.on('error', () => undefined);
+  const opened = new Promise<string>((r) => ws.once('open', () => r(ws.protocol)));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  const rejected = new Promise<number>((r) => ws.once('unexpected-response', (_q, res) => (r(res.statusCode ?? 0), ws.terminate())));
+  return { ws, messages, opened, closed, rejected };
+}
+
+describe('the kubelet server: /containerLogs over a WebSocket', () => {
+  it('protocols as wsstream\'s reader: binary.k8s.io, base64.binary.k8s.io, none', () => {
+    expect(negotiateLogProtocol(['base64.binary.k8s.io', 'binary.k8s.io'])).toBe('base64.binary.k8s.io');
+    expect(negotiateLogProtocol([])).toBe('');
+    expect(negotiateLogProtocol(['channel.k8s.io'])).toBeUndefined();
+    expect(encodeLogMessage('base64.binary.k8s.io', Buffer.from('hi'))).toBe('aGk=');
+    expect(encodeLogMessage('binary.k8s.io', Buffer.from('hi'))).toEqual(Buffer.from('hi'));
+  });
+
+  it('binary.k8s.io (the conformance spec\'s): an empty message, the log as binary messages, a normal close', async () => {
+    const { port } = await startKubelet();
+    const c = logSocket(port, '', ['binary.k8s.io']);
+    expect(await c.opened).toBe('binary.k8s.io');
+    expect(await c.closed).toBe(1000);
+    expect(c.messages.every(([, bin]) => bin)).toBe(true);
+    expect(c.messages[0]![0].length).toBe(0);
+    expect(Buffer.concat(c.messages.map(([d]) => d)).toString()).toBe('container is alive\nsecond\n');
+  });
+
+  it('base64.binary.k8s.io: text messages of base64; none requested: binary; the query applies', async () => {
+    const { port } = await startKubelet();
+    const b = logSocket(port, '?stream=Stderr', ['base64.binary.k8s.io']);
+    expect(await b.opened).toBe('base64.binary.k8s.io');
+    await b.closed;
+    expect(b.messages.every(([, bin]) => !bin)).toBe(true);
+    expect(b.messages.map(([d]) => Buffer.from(d.toString(), 'base64').toString()).join('')).toBe('second\n');
+    const n = logSocket(port, '?tailLines=1', []);
+    expect(await n.opened).toBe('');
+    await n.closed;
+    expect(Buffer.concat(n.messages.map(([d]) => d)).toString()).toBe('second\n');
+  });
+
+  it('follow: lines appended later arrive; the client\'s close ends it', async () => {
+    const { port } = await startKubelet();
+    const c = logSocket(port, '?follow=true', ['binary.k8s.io']);
+    await c.opened;
+    const text = () => Buffer.concat(c.messages.map(([d]) => d)).toString();
+    await expect.poll(text).toBe('container is alive\nsecond\n');
+    fs.appendFileSync(path.join(dir!, 'c.log'), '2026-12-03T10:00:02.000000000Z stdout F third\n');
+    await expect.poll(text, { timeout: 10_000 }).toBe('container is alive\nsecond\nthird\n');
+    c.ws.close(1000);
+    expect(await c.closed).toBe(1000);
+  });
+
+  it('refusals before the upgrade: an unknown subprotocol 400, an unknown pod 404, a bad query (limitBytes=0) 400', async () => {
+    const { port } = await startKubelet();
+    expect(await logSocket(port, '', ['channel.k8s.io']).rejected).toBe(400);
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/containerLogs/default/nope/c`, ['binary.k8s.io'], { rejectUnauthorized: false });
+    ws.on('error', () => undefined);
+    expect(await new Promise<number>((r) => ws.once('unexpected-response', (_q, res) => (r(res.statusCode ?? 0), ws.terminate())))).toBe(404);
+    expect(await logSocket(port, '?limitBytes=0', ['binary.k8s.io']).rejected).toBe(400);
   });
 });
