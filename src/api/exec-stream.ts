@@ -1,13 +1,24 @@
-// Streaming exec over a WebSocket with Kubernetes' channel subprotocols
-// (v5.channel.k8s.io, v4.channel.k8s.io), the protocol kubectl speaks to the
-// API server: every binary message is one channel byte + data.
+// Streaming exec over a WebSocket with Kubernetes' channel subprotocols, the
+// protocol kubectl speaks to the API server and the API server (or an e2e
+// test through it) to the kubelet: every message is one channel + data.
 //   0 stdin (client → server)      1 stdout, 2 stderr (server → client)
-//   3 status: one metav1.Status JSON when the command is over, then close
+//   3 status: when the command is over, then close
 //   4 resize (client → server): {"Width":cols,"Height":rows}
 //   255 close (v5 only): payload = the channel closed; [255, 0] is stdin EOF
-// Query parsing, subprotocol choice and Status objects are pure; serveExecStream
-// relays between the socket and a runtime ExecSession. A socket closed before
-// the command is over kills it.
+// The subprotocols (kubelet's remotecommand websocket.go + wsstream conn.go):
+//   v5.channel.k8s.io         binary frames, Status JSON, the close channel
+//   v4.channel.k8s.io         binary frames, Status JSON on channel 3
+//   v4.base64.channel.k8s.io  text frames: the channel as an ASCII digit + the payload in base64
+//   channel.k8s.io (v1)       binary frames; channel 3 carries a failure's message as plain text, nothing on success
+//   base64.channel.k8s.io     v1 in text frames
+//   none requested ('')       v1 (kubelet's "" entry)
+// v1/v4 (not v5) announce the stream with an empty message on the lowest
+// channel the server writes (stdout, else stderr, else status), as kubelet does.
+// The local API (src/api/server.ts) speaks v5 and v4 (EXEC_PROTOCOLS); the
+// kubelet server all of them (KUBELET_EXEC_PROTOCOLS).
+// Query parsing, subprotocol choice, framing and Status objects are pure;
+// serveExecStream relays between the socket and a runtime ExecSession. A socket
+// closed before the command is over kills it.
 import { constants as osConstants } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { WebSocket } from 'ws';
@@ -20,8 +31,42 @@ const log = getLogger('api');
 
 export const PROTOCOL_V5 = 'v5.channel.k8s.io';
 export const PROTOCOL_V4 = 'v4.channel.k8s.io';
+export const PROTOCOL_V4_BASE64 = 'v4.base64.channel.k8s.io';
+export const PROTOCOL_V1 = 'channel.k8s.io';
+export const PROTOCOL_V1_BASE64 = 'base64.channel.k8s.io';
+/** no subprotocol requested: kubelet's "" entry, channel.k8s.io's semantics */
+export const PROTOCOL_NONE = '';
+/** what the local API speaks */
 export const EXEC_PROTOCOLS = [PROTOCOL_V5, PROTOCOL_V4] as const;
-export type ExecProtocol = (typeof EXEC_PROTOCOLS)[number];
+/** what the kubelet server speaks (with PROTOCOL_NONE when the client asks for none) */
+export const KUBELET_EXEC_PROTOCOLS = [PROTOCOL_V5, PROTOCOL_V4, PROTOCOL_V4_BASE64, PROTOCOL_V1, PROTOCOL_V1_BASE64] as const;
+export type ExecProtocol = (typeof KUBELET_EXEC_PROTOCOLS)[number] | typeof PROTOCOL_NONE;
+
+export interface ProtocolTraits {
+  /** text frames: channel as an ASCII digit, payload base64 */
+  base64: boolean;
+  /** the status channel carries a metav1.Status JSON (v4, v5); else a failure's message as text (v1) */
+  statusJson: boolean;
+  /** channel 255 half-closes a stream (v5) */
+  streamClose: boolean;
+  /** an empty message on the lowest written channel once the socket is open (kubelet's createWebSocketStreams; not v5) */
+  announce: boolean;
+}
+
+export function protocolTraits(p: ExecProtocol): ProtocolTraits {
+  switch (p) {
+    case PROTOCOL_V5:
+      return { base64: false, statusJson: true, streamClose: true, announce: false };
+    case PROTOCOL_V4:
+      return { base64: false, statusJson: true, streamClose: false, announce: true };
+    case PROTOCOL_V4_BASE64:
+      return { base64: true, statusJson: true, streamClose: false, announce: true };
+    case PROTOCOL_V1_BASE64:
+      return { base64: true, statusJson: false, streamClose: false, announce: true };
+    default: // channel.k8s.io, none
+      return { base64: false, statusJson: false, streamClose: false, announce: true };
+  }
+}
 
 export const CHANNEL = { stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, close: 255 } as const;
 
@@ -81,6 +126,17 @@ export function negotiateProtocol(offered: Iterable<string>): ExecProtocol | und
   return undefined;
 }
 
+/**
+ * The kubelet's choice (wsstream's handshake): the first of the client's list it speaks;
+ * PROTOCOL_NONE when the client offers none; undefined when none of the offered ones.
+ */
+export function negotiateKubeletProtocol(offered: Iterable<string>): ExecProtocol | undefined {
+  const list = [...offered];
+  if (list.length === 0) return PROTOCOL_NONE;
+  for (const p of list) if ((KUBELET_EXEC_PROTOCOLS as readonly string[]).includes(p)) return p as ExecProtocol;
+  return undefined;
+}
+
 export function offeredProtocols(header: string | undefined): string[] {
   return (header ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -102,6 +158,28 @@ export function frame(channel: number, data: Buffer | string = Buffer.alloc(0)):
   out[0] = channel;
   body.copy(out, 1);
   return out;
+}
+
+/** One message of `protocol`: binary channel byte + data, or (base64 variants) text: ASCII digit + base64. */
+export function encodeFrame(protocol: ExecProtocol, channel: number, data: Buffer | string = Buffer.alloc(0)): Buffer | string {
+  if (!protocolTraits(protocol).base64) return frame(channel, data);
+  const body = typeof data === 'string' ? Buffer.from(data) : data;
+  return String.fromCharCode(48 + channel) + body.toString('base64');
+}
+
+/** A client's message → channel + data (base64 variants: the digit and the decoded payload); undefined when empty. */
+export function decodeFrame(protocol: ExecProtocol, buf: Buffer): { channel: number; data: Buffer } | undefined {
+  if (buf.length === 0) return undefined;
+  const ch = buf[0]!;
+  if (ch === CHANNEL.close && protocolTraits(protocol).streamClose) return { channel: ch, data: buf.subarray(1) };
+  if (!protocolTraits(protocol).base64) return { channel: ch, data: buf.subarray(1) };
+  return { channel: ch - 48, data: Buffer.from(buf.subarray(1).toString('latin1'), 'base64') };
+}
+
+/** What the status channel carries at the end: v4/v5 the Status JSON; v1 a failure's message, nothing on success. */
+export function statusPayload(protocol: ExecProtocol, status: MetaStatus): string | undefined {
+  if (protocolTraits(protocol).statusJson) return JSON.stringify(status);
+  return status.status === 'Success' ? undefined : (status.message ?? '');
 }
 
 /** The Status the kubelet writes on the status channel when the command is over. */
@@ -175,12 +253,13 @@ export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req
     if (w && !w.writableEnded) w.end();
   };
 
+  const traits = protocolTraits(protocol);
   ws.on('message', (raw: Buffer | ArrayBuffer | Buffer[]) => {
     const buf = Buffer.isBuffer(raw) ? raw : Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw);
-    if (buf.length === 0) return;
-    const ch = buf[0]!;
-    const data = buf.subarray(1);
-    if (ch === CHANNEL.close && protocol === PROTOCOL_V5) {
+    const f = decodeFrame(protocol, buf);
+    if (!f) return;
+    const { channel: ch, data } = f;
+    if (ch === CHANNEL.close && traits.streamClose) {
       if (data[0] === CHANNEL.stdin && req.stdin) endStdin();
     } else if (ch === CHANNEL.stdin) {
       if (req.stdin && !stdinEof) {
@@ -213,13 +292,17 @@ export async function serveExecStream(ws: WebSocket, protocol: ExecProtocol, req
 
   const send = (ch: number, data: Buffer | string, cb?: (err?: Error) => void) => {
     if (closed) return cb?.();
-    ws.send(frame(ch, data), { binary: true }, cb);
+    ws.send(encodeFrame(protocol, ch, data), { binary: !traits.base64 }, cb);
   };
   const finish = (status: MetaStatus) => {
     if (closed) return;
-    send(CHANNEL.status, JSON.stringify(status));
+    const payload = statusPayload(protocol, status);
+    if (payload !== undefined) send(CHANNEL.status, payload);
     ws.close(1000);
   };
+
+  // 0. kubelet tells v1/v4 clients the stream is there: an empty message on the lowest channel it writes
+  if (traits.announce && !closed) send(req.stdout ? CHANNEL.stdout : req.stderr ? CHANNEL.stderr : CHANNEL.status, Buffer.alloc(0));
 
   // 1. With a TTY, the command starts at the client's terminal size when it sends one first.
   if (req.tty) {

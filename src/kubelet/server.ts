@@ -8,9 +8,12 @@
 //   GET  /healthz                                  ok
 //   GET  /pods                                     PodList of the node's pods (the agent's view)
 //   GET  /containerLogs/{ns}/{pod}/{container}      follow, previous, tailLines, sinceSeconds, sinceTime,
-//                                                  timestamps, limitBytes, stream (src/api/server.ts streamContainerLog)
+//                                                  timestamps, limitBytes, stream (src/api/server.ts streamContainerLog);
+//                                                  with a WebSocket upgrade (binary.k8s.io, base64.binary.k8s.io, none)
+//                                                  the log as messages, as wsstream's reader (logs.ts)
 //   GET|POST /exec/{ns}/{pod}[/{uid}]/{container}   command…, input|stdin, output|stdout, error|stderr, tty;
-//                                                  WebSocket v5/v4.channel.k8s.io (src/api/exec-stream.ts), or
+//                                                  WebSocket v5/v4/v4.base64/base64/channel.k8s.io, or none
+//                                                  (= channel.k8s.io) (src/api/exec-stream.ts), or
 //                                                  Upgrade: SPDY/3.1 with v4/v3/v2/channel.k8s.io streams (spdy-exec.ts)
 //   GET|POST /attach/{ns}/{pod}[/{uid}]/{container} the same streams on the container's own process
 //                                                  (the shim's attach socket, native/attach.c)
@@ -34,11 +37,12 @@ import type { NodeAgent, PodView } from '../agent/node-agent.js';
 import type { ExecStreamOptions } from '../runtime/types.js';
 import { latestStatus } from '../pod/actions.js';
 import { parseLogQuery, renderMetrics, streamContainerLog } from '../api/server.js';
-import { EXEC_PROTOCOLS, negotiateProtocol, offeredProtocols, parseExecQuery, serveExecStream, type StartExec } from '../api/exec-stream.js';
+import { KUBELET_EXEC_PROTOCOLS, negotiateKubeletProtocol, offeredProtocols, parseExecQuery, serveExecStream, type StartExec } from '../api/exec-stream.js';
 import { forbiddenMessage, normalizeExecQuery, parseKubeletRoute, requestAttributes, type KubeletRoute } from './attributes.js';
 import type { DelegatedAuth, UserInfo } from './auth.js';
 import { ensureServingCert } from './cert.js';
 import { closePortForwards, servePortForward, UPGRADE_REQUIRED } from './portforward.js';
+import { endInItsOwnWrite, LOG_WS_PROTOCOLS, LogSocketResponse, negotiateLogProtocol } from './logs.js';
 import { closeSpdyExecs, serveSpdyExec, SPDY_EXEC_PROTOCOLS } from './spdy-exec.js';
 import { buildSummary, CpuRates, needsSecondSample, renderResourceMetrics, renderRunningMetrics, takeSample } from './stats.js';
 
@@ -68,7 +72,9 @@ type Outcome = { ok: true; user: UserInfo } | { ok: false; code: number; message
 
 export class KubeletServer {
   private server?: https.Server;
-  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateProtocol(offered) ?? false });
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 << 20, handleProtocols: (offered) => negotiateKubeletProtocol(offered) || false });
+  private readonly logWss = new WebSocketServer({ noServer: true, maxPayload: 64 << 10, handleProtocols: (offered) => negotiateLogProtocol(offered) || false });
+  /** exec/attach and log sockets, terminated by stop() */
   private readonly execSockets = new Set<WebSocket>();
   private readonly rates = new CpuRates();
   /** the port actually bound (tests) */
@@ -145,7 +151,7 @@ export class KubeletServer {
     const agent = this.o.agent;
     if (route.kind === 'exec') {
       if (method !== 'GET' && method !== 'POST') return text(res, 405, `method ${method} not allowed\n`);
-      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${EXEC_PROTOCOLS.join(', ')}) or SPDY/3.1 (${SPDY_EXEC_PROTOCOLS.join(', ')})\n`);
+      return text(res, 400, `Upgrade request required: ${route.attach ? 'attach' : 'exec'} streams over a WebSocket (${KUBELET_EXEC_PROTOCOLS.join(', ')}) or SPDY/3.1 (${SPDY_EXEC_PROTOCOLS.join(', ')})\n`);
     }
     if (route.kind === 'portForward') return method === 'GET' || method === 'POST' ? text(res, 400, UPGRADE_REQUIRED) : text(res, 405, `method ${method} not allowed\n`);
     if (route.kind !== 'notFound' && method !== 'GET') return text(res, 405, `method ${method} not allowed\n`);
@@ -161,6 +167,7 @@ export class KubeletServer {
         q.set('container', route.container);
         const o = parseLogQuery(q);
         if ('error' in o) return text(res, 400, `${o.error}\n`);
+        endInItsOwnWrite(res); // the API server's WebSocket reader loses a last chunk that comes with the end (logs.ts)
         return streamContainerLog(agent, v, o, res, (code, message) => text(res, code, `${message}\n`));
       }
       case 'statsSummary':
@@ -207,6 +214,34 @@ export class KubeletServer {
     return { id: s.id, view: v, keepsStdin: spec.stdin === true };
   }
 
+  /** /containerLogs with a WebSocket upgrade: the log as binary (or base64 text) messages (logs.ts). */
+  private async logsOverWebSocket(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL, route: Extract<KubeletRoute, { kind: 'containerLogs' }>): Promise<void> {
+    const offered = offeredProtocols(req.headers['sec-websocket-protocol']);
+    const protocol = negotiateLogProtocol(offered);
+    if (protocol === undefined) return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offered.join(' ')}]; supports [${LOG_WS_PROTOCOLS.join(' ')}] or none\n`);
+    const v = this.o.agent.findPod(route.namespace, route.pod);
+    if (!v) return rejectUpgrade(socket, 404, `pod "${route.pod}" in namespace "${route.namespace}" does not exist\n`);
+    const q = new URLSearchParams(url.searchParams);
+    q.set('container', route.container);
+    const o = parseLogQuery(q);
+    if ('error' in o) return rejectUpgrade(socket, 400, `${o.error}\n`);
+    if (req.method === 'POST') req.method = 'GET';
+    const res = new LogSocketResponse(socket, protocol, (cb) =>
+      this.logWss.handleUpgrade(req, socket, head, (ws) => {
+        this.execSockets.add(ws);
+        ws.once('close', () => this.execSockets.delete(ws));
+        cb(ws);
+      }),
+    );
+    try {
+      await streamContainerLog(this.o.agent, v, o, res as unknown as http.ServerResponse, (code, message) => rejectUpgrade(socket, code, `${message}\n`));
+    } catch (e) {
+      if (!res.headersSent) throw e;
+      log.error('kubelet log stream failed', { url: req.url, error: describeError(e) });
+      res.end();
+    }
+  }
+
   private async upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://kubelet');
     const c = await this.check(req, url.pathname);
@@ -214,12 +249,14 @@ export class KubeletServer {
     const route = parseKubeletRoute(url.pathname);
     // kubectl port-forward: SPDY/3.1, on the socket or tunnelled in a WebSocket (portforward.ts)
     if (route.kind === 'portForward') return servePortForward(req, socket, head, { agent: this.o.agent, route, user: c.user.username, owner: this });
+    if (route.kind === 'containerLogs' && (req.headers.upgrade ?? '').toLowerCase() === 'websocket') return this.logsOverWebSocket(req, socket, head, url, route);
     if (route.kind !== 'exec') return rejectUpgrade(socket, 404, '404 page not found\n');
     // not a WebSocket: SPDY/3.1 (the API server's towards a node without ExtendWebSocketsToKubelet), spdy-exec.ts
     const viaSpdy = (req.headers.upgrade ?? '').toLowerCase() !== 'websocket';
-    const protocol = viaSpdy ? undefined : negotiateProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
-    if (!protocol && !viaSpdy)
-      return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${EXEC_PROTOCOLS.join(' ')}]\n`);
+    // a WebSocket without a subprotocol: channel.k8s.io's semantics (kubelet's "" entry)
+    const protocol = viaSpdy ? undefined : negotiateKubeletProtocol(offeredProtocols(req.headers['sec-websocket-protocol']));
+    if (protocol === undefined && !viaSpdy)
+      return rejectUpgrade(socket, 400, `requested protocol(s) are not supported: [${offeredProtocols(req.headers['sec-websocket-protocol']).join(' ')}]; supports [${KUBELET_EXEC_PROTOCOLS.join(' ')}]\n`);
     const q = parseExecQuery(normalizeExecQuery(url.searchParams, route.container), { attach: route.attach });
     if ('error' in q) return rejectUpgrade(socket, 400, `${q.error}\n`);
     const t = await this.execTarget(route);
@@ -233,7 +270,7 @@ export class KubeletServer {
       return s;
     };
     const start: StartExec = route.attach ? attach : (o) => runtime.exec(t.id, q.command, o);
-    if (!protocol)
+    if (protocol === undefined)
       return serveSpdyExec(req, socket, head, { request: q, start, attach: route.attach, owner: this, fields: { pod: `${route.namespace}/${route.pod}`, container: route.container, user: c.user.username } });
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.execSockets.add(ws);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import WebSocket from 'ws';
 import type { ControlPlane } from '../helpers/control-plane.js';
 import { sleep, waitUntil, BUSYBOX, type Env } from './helpers.js';
 import { attachablePod, attachToReader, clusterNode, sh, withTmux, type Tmux } from './cluster-node.js';
@@ -143,6 +144,32 @@ describe('the kubelet server', () => {
     expect(cat).toMatchObject({ code: 0, stdout: 'piped done\n' });
     const missing = await cp.kubectl(['exec', 'chatty', '-c', 'a', '--', '/no/such/binary']);
     expect(missing.code).not.toBe(0);
+  }, 60_000);
+
+  it('WebSockets through the API server as the conformance specs open them: exec with channel.k8s.io (v1), logs with binary.k8s.io and base64.binary.k8s.io', async () => {
+    const field = async (k: string) => Buffer.from((await kubectl(['config', 'view', '--raw', '--minify', '-o', `jsonpath={.users[0].user.${k}}`])).trim(), 'base64');
+    const tls = { ca: fs.readFileSync(cp.caFile), cert: await field('client-certificate-data'), key: await field('client-key-data') };
+    const open = (p: string, protocols: string[]) =>
+      new Promise<{ protocol: string; messages: [Buffer, boolean][] }>((resolve, reject) => {
+        const ws = new WebSocket(`${cp.server.replace(/^https/, 'wss')}${p}`, protocols, tls);
+        const messages: [Buffer, boolean][] = [];
+        ws.on('message', (d: Buffer, bin: boolean) => messages.push([d, bin]));
+        ws.on('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+        ws.on('error', reject);
+        ws.on('close', () => resolve({ protocol: ws.protocol, messages }));
+      });
+    const exec = await open('/api/v1/namespaces/default/pods/chatty/exec?command=echo&command=remote+execution+test&container=a&stdout=1&stderr=1', ['channel.k8s.io']);
+    expect(exec.protocol).toBe('channel.k8s.io');
+    expect(Buffer.concat(exec.messages.filter(([d]) => d[0] === 1).map(([d]) => d.subarray(1))).toString()).toBe('remote execution test\n');
+    expect(exec.messages.filter(([d]) => d[0] !== 1 && d.length > 1)).toEqual([]); // v1: nothing on the error channel on success
+    const fail = await open('/api/v1/namespaces/default/pods/chatty/exec?command=sh&command=-c&command=exit+3&container=a&stdout=1', ['channel.k8s.io']);
+    expect(Buffer.concat(fail.messages.filter(([d]) => d[0] === 3).map(([d]) => d.subarray(1))).toString()).toContain('exit code 3');
+
+    const logs = await open('/api/v1/namespaces/default/pods/chatty/log?container=a&limitBytes=8', ['binary.k8s.io']);
+    expect(Buffer.concat(logs.messages.map(([d]) => d)).toString()).toBe('a-1\na-2\n');
+    const b64 = await open('/api/v1/namespaces/default/pods/chatty/log?container=a&limitBytes=4', ['base64.binary.k8s.io']);
+    expect(b64.messages.every(([, bin]) => !bin)).toBe(true);
+    expect(b64.messages.map(([d]) => Buffer.from(d.toString(), 'base64').toString()).join('')).toBe('a-1\n');
   }, 60_000);
 
   it('kubectl exec -it in a terminal (tmux): prompt, TERM, the window size and its resize, Ctrl-C, exit code', async () => {
