@@ -66,6 +66,12 @@ export interface KubeletServerOptions {
   auth: DelegatedAuth;
   /** the second sample of a CPU rate, after this many ms (default 200) */
   rateSampleMs?: number;
+  /**
+   * Bounds on a client before it is served: the TLS handshake and the request headers within `headersMs`
+   * (default 10 s), the whole request within `requestMs` (default 60 s), else 408 and the connection closes.
+   * Streams (exec, attach, port-forward, log follows) are not bounded by them.
+   */
+  timeouts?: { headersMs?: number; requestMs?: number };
 }
 
 type Outcome = { ok: true; user: UserInfo } | { ok: false; code: number; message: string };
@@ -84,7 +90,13 @@ export class KubeletServer {
 
   async start(): Promise<void> {
     const pair = await ensureServingCert({ dir: `${this.o.root}/pki`, nodeName: this.o.nodeName, names: this.o.names });
-    const server = https.createServer({ cert: pair.cert, key: pair.key, ca: this.o.clientCA, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    const headersMs = this.o.timeouts?.headersMs ?? 10_000;
+    const server = https.createServer({
+      cert: pair.cert, key: pair.key, ca: this.o.clientCA, requestCert: true, rejectUnauthorized: false,
+      handshakeTimeout: headersMs,
+      // node checks the header and request bounds on this interval (default 30 s)
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersMs / 4))),
+    }, (req, res) => {
       this.handle(req, res).catch((e) => {
         log.error('kubelet API request failed', { url: req.url, error: describeError(e) });
         if (!res.headersSent) text(res, 500, `Internal Error: ${describeError(e)}\n`);
@@ -92,6 +104,8 @@ export class KubeletServer {
       });
     });
     server.keepAliveTimeout = 5000;
+    server.headersTimeout = headersMs;
+    server.requestTimeout = this.o.timeouts?.requestMs ?? 60_000;
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => undefined);
       this.upgrade(req, socket, head).catch((e) => {

@@ -65,7 +65,7 @@ afterEach(async () => {
   dir = undefined;
 });
 
-async function startKubelet() {
+async function startKubelet(timeouts?: { headersMs?: number; requestMs?: number }) {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nodelet-kubelet-ws-'));
   const sessions: FakeSession[] = [];
   const pod = { metadata: { name: 'p1', namespace: 'default', uid: 'u1' }, spec: { containers: [{ name: 'c' }] } };
@@ -84,7 +84,7 @@ async function startKubelet() {
     },
   } as unknown as NodeAgent;
   const auth = { authenticate: async () => ({ user: { username: 'tester', groups: ['system:authenticated'] } }), authorize: async () => true } as unknown as DelegatedAuth;
-  server = new KubeletServer({ agent, nodeName: 'n1', address: '127.0.0.1', port: 0, root: dir, names: ['127.0.0.1'], clientCA: Buffer.from(''), auth });
+  server = new KubeletServer({ agent, nodeName: 'n1', address: '127.0.0.1', port: 0, root: dir, names: ['127.0.0.1'], clientCA: Buffer.from(''), auth, timeouts });
   fs.writeFileSync(path.join(dir, 'c.log'), '2026-12-03T10:00:00.000000000Z stdout F container is alive\n2026-12-03T10:00:01.000000000Z stderr F second\n');
   await server.start();
   return { port: server.port, sessions };
@@ -360,5 +360,43 @@ describe('the kubelet server: /containerLogs over a WebSocket', () => {
     ws.on('error', () => undefined);
     expect(await new Promise<number>((r) => ws.once('unexpected-response', (_q, res) => (r(res.statusCode ?? 0), ws.terminate())))).toBe(404);
     expect(await logSocket(port, '?limitBytes=0', ['binary.k8s.io']).rejected).toBe(400);
+  });
+});
+
+describe('kubelet server socket bounds', () => {
+  /** Sends `chunks` one every `everyMs` until the server closes; what it answered and how many chunks went out. */
+  function trickle(sock: import('node:stream').Duplex, chunks: string[], everyMs: number): Promise<{ answer: string; sent: number }> {
+    return new Promise((resolve) => {
+      let answer = '';
+      let i = 0;
+      const timer = setInterval(() => {
+        if (i < chunks.length && !sock.destroyed) sock.write(chunks[i++]!);
+      }, everyMs);
+      sock.on('data', (d: Buffer) => (answer += d.toString()));
+      sock.on('error', () => undefined);
+      sock.on('close', () => {
+        clearInterval(timer);
+        resolve({ answer, sent: i });
+      });
+    });
+  }
+
+  it('a client trickling its headers over TLS is cut off (408 or a bare close)', async () => {
+    const { port } = await startKubelet({ headersMs: 300, requestMs: 600 });
+    const tls = await import('node:tls');
+    const sock = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+    await new Promise((r) => sock.once('secureConnect', r));
+    const header = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200) + '\r\n\r\n';
+    const r = await trickle(sock, header.split(''), 20);
+    expect(r.answer).toMatch(/^(HTTP\/1\.1 408[^]*)?$/);
+    expect(r.sent).toBeLessThan(header.length);
+  });
+
+  it('a client that never starts the TLS handshake is disconnected', async () => {
+    const { port } = await startKubelet({ headersMs: 300 });
+    const net = await import('node:net');
+    const sock = net.connect(port, '127.0.0.1');
+    const r = await trickle(sock, [], 1000);
+    expect(r.answer).toBe('');
   });
 });
