@@ -4,7 +4,6 @@
 // compute the status (computePodStatus) and hand it to the status manager.
 // Every dependency is a port: tests drive this with a fake runtime.
 import fs from 'node:fs';
-import { EVICTION_GRACE_SECONDS } from './eviction.js';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describeError, isNodeletError } from '../errors.js';
@@ -14,6 +13,7 @@ import type { Backoff } from '../pod/backoff.js';
 import { containerLogLinkFor, podLogsDirFor } from '../pod/container-config.js';
 import { getLogger } from '../log.js';
 import { computePodStatus, type ProbeState } from '../pod/status.js';
+import { EVICTION_GRACE_SECONDS } from './eviction.js';
 import { podIPsOf } from '../pod/env.js';
 import type { ProbeKind, ProbeWorkerState } from '../pod/probe.js';
 import type { ContainerRuntime, ContainerStatus as RtStatus, PodSandboxStatus } from '../runtime/types.js';
