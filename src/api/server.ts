@@ -4,6 +4,7 @@
 // carry over. Routing and parameter parsing are pure (parseRoute); the
 // handlers call the NodeAgent. Exec also streams: an upgrade to a WebSocket
 // with Kubernetes' channel subprotocols (exec-stream.ts).
+import { applyRequestBounds, boundsServerOptions, type RequestBounds } from '../sys/http-bounds.js';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -105,7 +106,7 @@ export interface ApiServerOptions {
    * stalled client is disconnected instead of holding a socket and its buffers. Responses (watches, log follows,
    * exec streams) are not bounded by these.
    */
-  timeouts?: { headersMs?: number; requestMs?: number };
+  timeouts?: RequestBounds;
 }
 
 /** The server's version (`GET /version`, kubectl version's serverVersion; version.Info). */
@@ -131,9 +132,7 @@ export class ApiServer {
   }
 
   constructor(private readonly opts: ApiServerOptions) {
-    const headersMs = opts.timeouts?.headersMs ?? 10_000;
-    // node checks both timeouts on this interval (default 30 s): tighter, so a 10 s bound is not 40 s
-    this.server = http.createServer({ connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersMs / 4))) }, (req, res) => {
+    this.server = http.createServer({ connectionsCheckingInterval: boundsServerOptions(opts.timeouts).connectionsCheckingInterval }, (req, res) => {
       this.handle(req, res).catch((e) => {
         if (req.destroyed && !res.headersSent && (e as NodeJS.ErrnoException)?.code === 'ECONNRESET') {
           // the client went away (or was cut off by requestTimeout) while sending its body: nobody to answer
@@ -149,9 +148,7 @@ export class ApiServer {
         else res.end();
       });
     });
-    this.server.keepAliveTimeout = 5000;
-    this.server.headersTimeout = headersMs;
-    this.server.requestTimeout = opts.timeouts?.requestMs ?? 60_000;
+    applyRequestBounds(this.server, opts.timeouts);
     this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => undefined); // a client gone mid-handshake
       this.upgrade(req, socket, head).catch((e) => {

@@ -27,6 +27,7 @@
 // (spdy.ts): port-forward (portforward.ts) and exec/attach (spdy-exec.ts, kubelet's remotecommand
 // streams; the same sessions as the WebSocket path) answer it; cluster mode declares the feature
 // unless --feature-gates=ExtendWebSocketsToKubelet=false.
+import { applyRequestBounds, boundsServerOptions, type RequestBounds } from '../sys/http-bounds.js';
 import https from 'node:https';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -71,7 +72,7 @@ export interface KubeletServerOptions {
    * (default 10 s), the whole request within `requestMs` (default 60 s), else 408 and the connection closes.
    * Streams (exec, attach, port-forward, log follows) are not bounded by them.
    */
-  timeouts?: { headersMs?: number; requestMs?: number };
+  timeouts?: RequestBounds;
 }
 
 type Outcome = { ok: true; user: UserInfo } | { ok: false; code: number; message: string };
@@ -90,12 +91,11 @@ export class KubeletServer {
 
   async start(): Promise<void> {
     const pair = await ensureServingCert({ dir: `${this.o.root}/pki`, nodeName: this.o.nodeName, names: this.o.names });
-    const headersMs = this.o.timeouts?.headersMs ?? 10_000;
+    const bounds = boundsServerOptions(this.o.timeouts);
     const server = https.createServer({
       cert: pair.cert, key: pair.key, ca: this.o.clientCA, requestCert: true, rejectUnauthorized: false,
-      handshakeTimeout: headersMs,
-      // node checks the header and request bounds on this interval (default 30 s)
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersMs / 4))),
+      handshakeTimeout: bounds.headersMs,
+      connectionsCheckingInterval: bounds.connectionsCheckingInterval,
     }, (req, res) => {
       this.handle(req, res).catch((e) => {
         log.error('kubelet API request failed', { url: req.url, error: describeError(e) });
@@ -103,9 +103,7 @@ export class KubeletServer {
         else res.end();
       });
     });
-    server.keepAliveTimeout = 5000;
-    server.headersTimeout = headersMs;
-    server.requestTimeout = this.o.timeouts?.requestMs ?? 60_000;
+    applyRequestBounds(server, this.o.timeouts);
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       socket.on('error', () => undefined);
       this.upgrade(req, socket, head).catch((e) => {
